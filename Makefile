@@ -1,0 +1,37 @@
+# Two commands for a newcomer: `make book` and `make test`.  Both create the
+# virtual environment on first use and reuse it afterwards.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: book test lint bench clean help
+
+help:
+	@echo "make book   build the HTML book into _build/html (creates .venv on first use)"
+	@echo "make test   run the whole test suite"
+	@echo "make lint   ruff over the code"
+	@echo "make bench  run the benchmarks and write benchmarks/results.json"
+
+$(STAMP): requirements.txt pyproject.toml
+	@echo ">> creating $(VENV) and installing requirements (first run only)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --progress-bar off -r requirements.txt
+	$(BIN)/pip install --quiet --no-build-isolation --no-deps -e .
+	$(BIN)/python -c "import nnref, torch, jupyter_book, nbgrader"
+	touch $@
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf _build
