@@ -1,0 +1,81 @@
+"""Input checks that fail early with a message naming the argument.
+
+Every public function checks its arrays here, so a wrong shape never turns
+into a silent broadcast or a traceback from deep inside NumPy.  The messages
+follow one pattern: which argument, what was received, what was expected.
+"""
+
+from __future__ import annotations
+
+from .backend import backend_of, dtype_name, is_torch, namespace
+
+
+def _describe(x) -> str:
+    return f"{type(x).__module__.split('.')[0]} array of shape {tuple(x.shape)}, dtype {dtype_name(x)}"
+
+
+def check_array(x, name: str, *, ndim=None, shape=None, floating=True, finite=False):
+    """Check one array argument and return its namespace.
+
+    ``ndim`` is an int or a tuple of allowed ints; ``shape`` a tuple whose
+    ``None`` entries match any size.  ``finite=True`` rejects NaN and inf.
+    """
+    if not (is_torch(x) or hasattr(x, "__array_namespace__")):
+        raise TypeError(
+            f"{name} must be a NumPy array or a torch tensor, got {type(x).__name__}; "
+            "convert it with nnref.asarray"
+        )
+    xp = namespace(x)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in allowed:
+            want = " or ".join(str(n) for n in allowed)
+            raise ValueError(f"{name} must have {want} dimensions, got {_describe(x)}")
+    if shape is not None:
+        if len(shape) != x.ndim or any(s is not None and s != d for s, d in zip(shape, x.shape)):
+            want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+            raise ValueError(f"{name} must have shape {want}, got {_describe(x)}")
+    if floating and not xp.isdtype(x.dtype, "real floating"):
+        raise TypeError(f"{name} must be a float32 or float64 array, got {_describe(x)}")
+    if finite and not bool(xp.all(xp.isfinite(x))):
+        raise ValueError(f"{name} contains NaN or infinite values ({_describe(x)})")
+    return xp
+
+
+def check_compatible(x, x_name: str, ref, ref_name: str) -> None:
+    """``x`` must share backend, device and dtype with ``ref`` (no silent casts)."""
+    if backend_of(x) != backend_of(ref):
+        raise TypeError(
+            f"{x_name} is on {backend_of(x)} but {ref_name} is on {backend_of(ref)}; "
+            "move one of them with nnref.asarray(..., backend=, device=) or .to()"
+        )
+    if x.dtype != ref.dtype:
+        raise TypeError(
+            f"{x_name} has dtype {dtype_name(x)} but {ref_name} has dtype {dtype_name(ref)}; "
+            "convert explicitly, dtypes are never mixed silently"
+        )
+
+
+def check_same_shape(a, a_name: str, b, b_name: str) -> None:
+    """Two arrays that are compared element by element must agree exactly."""
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(
+            f"{a_name} has shape {tuple(a.shape)} but {b_name} has shape {tuple(b.shape)}; "
+            "they must match exactly (no broadcasting)"
+        )
+
+
+def check_positive(value, name: str, *, allow_zero: bool = False) -> None:
+    """A scalar hyper-parameter that must be positive."""
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+
+
+def check_probability(p, name: str, *, open_interval: bool = False) -> None:
+    """A scalar in [0, 1] (or (0, 1))."""
+    ok = 0 < p < 1 if open_interval else 0 <= p <= 1
+    if not ok:
+        interval = "(0, 1)" if open_interval else "[0, 1]"
+        raise ValueError(f"{name} must lie in {interval}, got {p!r}")
