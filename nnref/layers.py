@@ -1,0 +1,162 @@
+"""Layers: dense, dropout, the residual block, and a sequential container.
+
+Conventions of the lectures: a batch X has shape (n, n_in), one row per
+sample; a dense layer holds W (n_out, n_in) and b (n_out,) and computes
+v = X Wᵀ + b, the row-wise form of v = Wz + b.
+"""
+
+from __future__ import annotations
+
+from .activations import get_activation
+from .backend import asarray, make_rng, random_uniform
+from .init import get_init
+from .module import Module
+from .validation import check_array, check_compatible, check_probability
+
+
+def _cached(module, cache):
+    if cache is None:
+        raise RuntimeError(f"{type(module).__name__}.backward called before forward")
+    return cache
+
+
+class Dense(Module):
+    """Affine layer v = X Wᵀ + b.
+
+    Shapes: X (n, n_in) → v (n, n_out); backward takes ∂L/∂v (n, n_out) and
+    returns ∂L/∂X = g W (n, n_in), storing ∂L/∂W = gᵀ X (n_out, n_in) and
+    ∂L/∂b = Σᵢ gᵢ (n_out,).
+    """
+
+    def __init__(self, n_in, n_out, init="glorot", bias=0.0, rng=None, dtype="float64", backend=None, device=None):
+        super().__init__()
+        W = get_init(init)(n_in, n_out, rng=make_rng(rng), dtype=dtype, backend=backend, device=device)
+        self.params["W"] = W
+        self.params["b"] = asarray([float(bias)] * int(n_out), dtype=dtype, backend=backend, device=device)
+        self._cache = None
+
+    @property
+    def shape(self):
+        """(n_out, n_in)."""
+        return tuple(self.params["W"].shape)
+
+    def forward(self, X):
+        W, b = self.params["W"], self.params["b"]
+        check_array(X, "X", shape=(None, W.shape[1]))
+        check_compatible(X, "X", W, "the layer's weights W")
+        self._cache = X
+        return X @ W.T + b
+
+    def backward(self, grad_out):
+        X = _cached(self, self._cache)
+        W = self.params["W"]
+        xp = check_array(grad_out, "grad_out", shape=(X.shape[0], W.shape[0]))
+        check_compatible(grad_out, "grad_out", W, "the layer's weights W")
+        self.grads["W"] = grad_out.T @ X
+        self.grads["b"] = xp.sum(grad_out, axis=0)
+        return grad_out @ W
+
+    def __repr__(self) -> str:
+        n_out, n_in = self.shape
+        return f"Dense({n_in}, {n_out})"
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, zero each entry with probability p and
+    scale the survivors by 1/(1 − p); in evaluation, the identity.
+
+    The scaling keeps E[output] equal to the input, so evaluation needs no
+    correction.  Shapes: any; backward multiplies by the same mask.
+    """
+
+    def __init__(self, p: float = 0.5, rng=None):
+        super().__init__()
+        check_probability(p, "p")
+        if p == 1:
+            raise ValueError("p must be < 1: dropping every unit leaves nothing to scale")
+        self.p = float(p)
+        self.rng = make_rng(rng)
+        self._mask = None
+
+    def forward(self, x):
+        xp = check_array(x, "x")
+        if not self.training or self.p == 0:
+            self._mask = None
+            return x
+        keep = random_uniform(tuple(x.shape), self.rng, like=x) >= self.p
+        self._mask = xp.astype(keep, x.dtype) / (1.0 - self.p)
+        return x * self._mask
+
+    def backward(self, grad_out):
+        check_array(grad_out, "grad_out")
+        if self._mask is None:
+            return grad_out
+        if tuple(grad_out.shape) != tuple(self._mask.shape):
+            raise ValueError(f"grad_out has shape {tuple(grad_out.shape)}, expected {tuple(self._mask.shape)}")
+        return grad_out * self._mask
+
+    def __repr__(self) -> str:
+        return f"Dropout(p={self.p})"
+
+
+class Residual(Module):
+    """Residual block z ↦ z + σ(W z + b) with a square W (d, d).
+
+    When W = 0 and σ(b) = 0 (ReLU, b ≤ 0) the block is the identity, which is
+    why stacking such blocks cannot make a network worse at initialisation.
+    Backward: ∂L/∂z = g + (g ⊙ σ'(v)) W.
+    """
+
+    def __init__(self, dim, activation="relu", init="he", bias=0.0, rng=None, dtype="float64",
+                 backend=None, device=None):
+        super().__init__()
+        self.dense = Dense(dim, dim, init, bias, rng, dtype, backend, device)
+        self.activation = get_activation(activation)
+
+    def children(self):
+        return {"dense": self.dense, "activation": self.activation}
+
+    def forward(self, z):
+        return z + self.activation(self.dense(z))
+
+    def backward(self, grad_out):
+        return grad_out + self.dense.backward(self.activation.backward(grad_out))
+
+    def __repr__(self) -> str:
+        return f"Residual({self.dense.shape[0]}, {self.activation!r})"
+
+
+class Sequential(Module):
+    """Modules applied in order; backward runs them in reverse."""
+
+    def __init__(self, *modules: Module):
+        super().__init__()
+        for i, module in enumerate(modules):
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential item {i} must be a Module, got {type(module).__name__}")
+        self.modules = list(modules)
+
+    def children(self):
+        return {str(i): m for i, m in enumerate(self.modules)}
+
+    def forward(self, x):
+        for module in self.modules:
+            x = module(x)
+        return x
+
+    def backward(self, grad_out):
+        for module in reversed(self.modules):
+            grad_out = module.backward(grad_out)
+        return grad_out
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(m) for m in self.modules)
+        return f"{type(self).__name__}({inner})"
+
+    def __len__(self):
+        return len(self.modules)
+
+    def __getitem__(self, index):
+        return self.modules[index]
+
+
