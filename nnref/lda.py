@@ -28,7 +28,23 @@ def _check_labels(xp, X, y, values):
         raise ValueError(f"y must hold labels in {set(values)}")
 
 
-class LDA:
+class LinearClassifier:
+    """What LDA and logistic regression share once fitted: P(y = 1 | x) = σ(wᵀx + b)."""
+
+    def decision_function(self, X):
+        """The logit wᵀx + b.  Shapes: X (n, d) → (n,)."""
+        if getattr(self, "w", None) is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit(X, y) first")
+        check_array(X, "X", shape=(None, self.w.shape[0]))
+        return X @ self.w + self.b
+
+    def predict_proba(self, X):
+        """P(y = 1 | x) = σ(wᵀx + b).  Shapes: X (n, d) → (n,)."""
+        xp = check_array(X, "X", ndim=2)
+        return sigmoid(xp, self.decision_function(X))
+
+
+class LDA(LinearClassifier):
     """Two-class LDA with a pooled covariance.  Shapes: X (n, d), y (n,) in {0, 1}.
 
     After ``fit``: ``means`` (2, d), ``covariance`` (d, d), ``priors`` (2,),
@@ -52,17 +68,9 @@ class LDA:
                   + xp.log(self.priors[1] / self.priors[0]))
         return self
 
-    def decision_function(self, X):
-        check_array(X, "X", shape=(None, self.w.shape[0]))
-        return X @ self.w + self.b
-
-    def predict_proba(self, X):
-        """P(y = 1 | x) = σ(wᵀx + b)."""
-        xp = check_array(X, "X", ndim=2)
-        return sigmoid(xp, self.decision_function(X))
 
 
-class LogisticRegression:
+class LogisticRegression(LinearClassifier):
     """σ(wᵀx + b) fitted by maximum likelihood with batch gradient descent.
 
     ``labels="01"`` uses the cross-entropy, ``labels="pm1"`` the logistic
@@ -89,11 +97,3 @@ class LogisticRegression:
             self.w = self.w - self.lr * (grad_u @ X)
             self.b = self.b - self.lr * xp.sum(grad_u)
         return self
-
-    def decision_function(self, X):
-        check_array(X, "X", shape=(None, self.w.shape[0]))
-        return X @ self.w + self.b
-
-    def predict_proba(self, X):
-        xp = check_array(X, "X", ndim=2)
-        return sigmoid(xp, self.decision_function(X))
