@@ -109,11 +109,24 @@ def use_backend(backend: str, device: str | None = None):
 
 def is_torch(x) -> bool:
     """True for a torch tensor (without importing torch)."""
+    if type(x) is np.ndarray:  # the common case, answered without a lookup
+        return False
     return "torch" in sys.modules and array_api_compat.is_torch_array(x)
+
+
+# The namespace of arrays that are all of one exact type (np.ndarray,
+# torch.Tensor) depends on that type alone: it is looked up once and kept,
+# because every forward and backward pass asks for it several times.
+_NAMESPACE_OF_TYPE: dict[type, object] = {}
 
 
 def namespace(*arrays):
     """The array namespace shared by ``arrays``; a clear error if they mix backends."""
+    if arrays:
+        kind = type(arrays[0])
+        known = _NAMESPACE_OF_TYPE.get(kind)
+        if known is not None and all(type(a) is kind for a in arrays):
+            return known
     kinds = {"torch" if is_torch(a) else "numpy" for a in arrays if a is not None}
     if len(kinds) > 1:
         described = ", ".join(f"{type(a).__module__}.{type(a).__name__}" for a in arrays)
@@ -122,10 +135,15 @@ def namespace(*arrays):
             "move them to one backend with nnref.asarray(x, backend=...)"
         )
     try:
-        return array_api_compat.array_namespace(*[a for a in arrays if a is not None])
+        xp = array_api_compat.array_namespace(*[a for a in arrays if a is not None])
     except TypeError as err:
         got = ", ".join(type(a).__name__ for a in arrays)
         raise TypeError(f"expected NumPy arrays or torch tensors, got {got}") from err
+    kind = type(arrays[0]) if arrays else None
+    if kind is np.ndarray or (kind is not None and kind.__module__ == "torch" and kind.__name__ == "Tensor"):
+        if all(type(a) is kind for a in arrays):
+            _NAMESPACE_OF_TYPE[kind] = xp
+    return xp
 
 
 def backend_of(x) -> Backend:
@@ -133,6 +151,11 @@ def backend_of(x) -> Backend:
     if is_torch(x):
         return Backend("torch", str(x.device))
     return Backend("numpy")
+
+
+def device_of(x):
+    """The device of an array in the form its namespace's creation functions take."""
+    return array_api_compat.device(x)
 
 
 def dtype_name(x) -> str:

@@ -14,6 +14,7 @@ solved by gradient descent.
 from __future__ import annotations
 
 from .activations.smooth import sigmoid
+from .backend import device_of
 from .losses import BCEWithLogits, LogisticLoss
 from .validation import check_array, check_positive
 
@@ -21,7 +22,7 @@ from .validation import check_array, check_positive
 def _check_labels(xp, X, y, values):
     if y.shape != (X.shape[0],):
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {tuple(y.shape)}")
-    ok = xp.zeros(y.shape, dtype=xp.bool)
+    ok = xp.zeros(y.shape, dtype=xp.bool, device=device_of(y))
     for v in values:
         ok = ok | (y == v)
     if not bool(xp.all(ok)):
@@ -60,7 +61,7 @@ class LDA(LinearClassifier):
         self.means = xp.stack([xp.mean(r, axis=0) for r in rows])
         centred = xp.concat([r - m for r, m in zip(rows, self.means)])
         self.covariance = centred.T @ centred / (X.shape[0] - 2)
-        self.priors = xp.stack([xp.asarray(r.shape[0] / X.shape[0], dtype=X.dtype) for r in rows])
+        self.priors = xp.asarray([r.shape[0] / X.shape[0] for r in rows], dtype=X.dtype, device=device_of(X))
         mu0, mu1 = self.means[0], self.means[1]
         self.w = xp.linalg.solve(self.covariance, mu1 - mu0)
         precision_mu = xp.linalg.solve(self.covariance, xp.stack([mu0, mu1]).T)
@@ -89,8 +90,8 @@ class LogisticRegression(LinearClassifier):
         _check_labels(xp, X, y, (0, 1) if self.labels == "01" else (-1, 1))
         loss = BCEWithLogits() if self.labels == "01" else LogisticLoss()
         y = xp.astype(y, X.dtype)
-        self.w = xp.zeros(X.shape[1], dtype=X.dtype)
-        self.b = xp.zeros((), dtype=X.dtype)
+        self.w = xp.zeros(X.shape[1], dtype=X.dtype, device=device_of(X))
+        self.b = xp.zeros((), dtype=X.dtype, device=device_of(X))
         for _ in range(self.epochs):
             self.loss_history.append(float(loss(X @ self.w + self.b, y)))
             grad_u = loss.backward()

@@ -10,7 +10,7 @@ the code says so.
 from __future__ import annotations
 
 from .activations.smooth import log_softmax, sigmoid, softplus
-from .backend import backend_of, namespace
+from .backend import backend_of, device_of, namespace
 from .module import Module
 from .validation import check_array, check_compatible, check_same_shape
 
@@ -45,7 +45,8 @@ class Loss(Module):
 
     @staticmethod
     def _per_sample_sum(xp, values):
-        return xp.sum(values) / values.shape[0]
+        # asarray: NumPy reductions give a scalar, the API promises a 0-d array
+        return xp.asarray(xp.sum(values) / values.shape[0])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -155,7 +156,7 @@ class SoftmaxCrossEntropy(Loss):
                 raise ValueError(
                     f"class labels in y must lie in [0, {k}), got min {int(xp.min(y))}, max {int(xp.max(y))}"
                 )
-            eye = xp.eye(k, dtype=z.dtype, device=_device(z))
+            eye = xp.eye(k, dtype=z.dtype, device=device_of(z))
             return eye[y]
         y = super()._check_target(xp, z, y)
         if bool(xp.any(y < 0)):
@@ -201,12 +202,6 @@ def _check_01(xp, y):
 def _is_label_vector(y) -> bool:
     """True for a vector of integer class indices, on either backend."""
     return getattr(y, "ndim", None) == 1 and namespace(y).isdtype(y.dtype, "integral")
-
-
-def _device(x):
-    import array_api_compat
-
-    return array_api_compat.device(x)
 
 
 LOSSES: dict[str, type[Loss]] = {

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import asarray, backend_of, dtype_name, make_rng
+from .backend import asarray, backend_of, device_of, dtype_name, make_rng
 from .validation import check_array
 
 
@@ -85,7 +85,7 @@ class BooleanNetwork:
     def __call__(self, X):
         xp = check_array(X, "X", shape=(None, self.d), floating=False)
         if self.output is None:
-            return xp.zeros(X.shape[0], dtype=xp.float64)
+            return xp.zeros(X.shape[0], dtype=xp.float64, device=device_of(X))
         hidden = xp.stack([unit(X) for unit in self.hidden], axis=1)
         return self.output(hidden)
 

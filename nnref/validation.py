@@ -7,6 +7,8 @@ follow one pattern: which argument, what was received, what was expected.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .backend import backend_of, dtype_name, is_torch, namespace
 
 
@@ -20,7 +22,8 @@ def check_array(x, name: str, *, ndim=None, shape=None, floating=True, finite=Fa
     ``ndim`` is an int or a tuple of allowed ints; ``shape`` a tuple whose
     ``None`` entries match any size.  ``finite=True`` rejects NaN and inf.
     """
-    if not (is_torch(x) or hasattr(x, "__array_namespace__")):
+    numpy_array = type(x) is np.ndarray
+    if not (numpy_array or is_torch(x) or hasattr(x, "__array_namespace__")):
         raise TypeError(
             f"{name} must be a NumPy array or a torch tensor, got {type(x).__name__}; "
             "convert it with nnref.asarray"
@@ -35,7 +38,8 @@ def check_array(x, name: str, *, ndim=None, shape=None, floating=True, finite=Fa
         if len(shape) != x.ndim or any(s is not None and s != d for s, d in zip(shape, x.shape)):
             want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
             raise ValueError(f"{name} must have shape {want}, got {_describe(x)}")
-    if floating and not xp.isdtype(x.dtype, "real floating"):
+    # dtype.kind "f" is exactly NumPy's "real floating" set, without isdtype's parsing
+    if floating and not (x.dtype.kind == "f" if numpy_array else xp.isdtype(x.dtype, "real floating")):
         raise TypeError(f"{name} must be a float32 or float64 array, got {_describe(x)}")
     if finite and not bool(xp.all(xp.isfinite(x))):
         raise ValueError(f"{name} contains NaN or infinite values ({_describe(x)})")
@@ -44,7 +48,8 @@ def check_array(x, name: str, *, ndim=None, shape=None, floating=True, finite=Fa
 
 def check_compatible(x, x_name: str, ref, ref_name: str) -> None:
     """``x`` must share backend, device and dtype with ``ref`` (no silent casts)."""
-    if backend_of(x) != backend_of(ref):
+    both_numpy = type(x) is np.ndarray and type(ref) is np.ndarray
+    if not both_numpy and backend_of(x) != backend_of(ref):
         raise TypeError(
             f"{x_name} is on {backend_of(x)} but {ref_name} is on {backend_of(ref)}; "
             "move one of them with nnref.asarray(..., backend=, device=) or .to()"

@@ -7,9 +7,7 @@ write the same function with x / a (a large); convert with a ↦ 1 / a.
 
 from __future__ import annotations
 
-import array_api_compat
-
-from ..backend import asarray, make_rng, random_uniform
+from ..backend import asarray, device_of, make_rng, random_uniform
 from ..validation import check_compatible, check_positive
 from .base import Activation
 
@@ -213,7 +211,7 @@ class Maxout(Activation):
     def _backward(self, xp, x, y, grad_out):
         grouped = self._grouped(xp, x)
         winner = xp.argmax(grouped, axis=-1)
-        pieces = xp.arange(self.k, device=array_api_compat.device(x))
+        pieces = xp.arange(self.k, device=device_of(x))
         mask = xp.astype(pieces == winner[..., None], grad_out.dtype)
         return xp.reshape(mask * grad_out[..., None], tuple(x.shape))
 
