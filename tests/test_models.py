@@ -1,0 +1,103 @@
+"""The MLP against torch.autograd, on both backends and both dtypes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import TOL, assert_close, assert_on, split, to_backend, torch64
+
+from nnref.models import MLP
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+TORCH_ACT = {"relu": F.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "elu": F.elu, "leaky_relu": F.leaky_relu}
+
+
+def _oracle(model, X, y, output):
+    """The same network in torch with autograd: loss and gradients in float64."""
+    params = {k: torch64(v, requires_grad=True) for k, v in model.parameters().items()}
+    z = torch64(X)
+    dense = [k[: -len(".W")] for k in params if k.endswith(".W")]
+    acts = [m.name for m in model.modules if not hasattr(m, "shape")]
+    for j, prefix in enumerate(dense):
+        z = z @ params[f"{prefix}.W"].T + params[f"{prefix}.b"]
+        if j < len(acts):
+            z = TORCH_ACT[acts[j]](z)
+    target = torch64(y)
+    if output == "linear":
+        loss = 0.5 * ((z - target) ** 2).sum() / z.shape[0]
+    elif output == "sigmoid":
+        loss = F.binary_cross_entropy_with_logits(z, target, reduction="sum") / z.shape[0]
+    else:
+        loss = F.cross_entropy(z, target.long())
+    loss.backward()
+    return loss.detach(), {k: p.grad for k, p in params.items()}
+
+
+@pytest.mark.parametrize("output", ["linear", "sigmoid", "softmax"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", ["sigmoid", "elu"]])
+@pytest.mark.parametrize("n", [1, 7])
+def test_mlp_backward_matches_autograd(backend, dtype, output, activation, n):
+    name, device = split(backend)
+    rng = np.random.default_rng(3)
+    sizes = [3, 5, 4, 2 if output != "sigmoid" else 1]
+    model = MLP(sizes, activation=activation, output=output, bias=0.1, rng=1, dtype=dtype, backend=name, device=device)
+    X = rng.standard_normal((n, 3))
+    if output == "softmax":
+        y_np = rng.integers(0, sizes[-1], n)
+        y = to_backend(y_np, backend).long() if name == "torch" else y_np
+    else:
+        y_np = rng.random((n, sizes[-1])) if output == "linear" else rng.integers(0, 2, (n, 1)).astype(float)
+        y = to_backend(y_np, backend, dtype)
+    Xb = to_backend(X, backend, dtype)
+    loss = model.default_loss()
+    value = loss(model(Xb), y)
+    model.zero_grad()
+    grad_X = model.backward(loss.backward())
+    assert_on(grad_X, backend, dtype, "dL/dX")
+    # the oracle sees the same (dtype-rounded) inputs and parameters
+    expected_loss, expected = _oracle(model, Xb, y_np, output)
+    assert_close(value, expected_loss, dtype, "loss")
+    grads = model.gradients()
+    assert set(grads) == set(expected)
+    for key in expected:
+        assert_on(grads[key], backend, dtype, key)
+        assert_close(grads[key], expected[key], dtype, f"dL/d{key}", **_loose(dtype))
+
+
+def _loose(dtype):
+    # gradients accumulate over layers: float32 gets 10x its elementwise tolerance
+    tol = TOL[dtype]
+    return {"rtol": tol["rtol"] * (10 if dtype == "float32" else 1), "atol": tol["atol"] * 10}
+
+
+def test_predict_applies_the_output_function():
+    model = MLP([2, 3, 4], output="softmax", rng=0)
+    X = np.random.default_rng(0).standard_normal((5, 2))
+    p = model.predict(X)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-12)
+    assert (p > 0).all()
+
+
+def test_mlp_rejects_bad_configuration():
+    with pytest.raises(ValueError, match="output must be one of"):
+        MLP([2, 3, 1], output="tanh")
+    with pytest.raises(ValueError, match="2 hidden layers"):
+        MLP([2, 3, 3, 1], activation=["relu"])
+    with pytest.raises(ValueError, match="sizes"):
+        MLP([2])
+    with pytest.raises(ValueError, match="unknown activation"):
+        MLP([2, 3, 1], activation="swish")
+
+
+def test_mlp_rejects_bad_input():
+    model = MLP([2, 3, 1], rng=0)
+    with pytest.raises(ValueError, match=r"X must have shape \(any, 2\)"):
+        model(np.ones((4, 3)))
+    with pytest.raises(ValueError, match="X contains NaN"):
+        model(np.array([[1.0, np.nan]]))
+    with pytest.raises(TypeError, match="X has dtype float32"):
+        model(np.ones((4, 2), dtype=np.float32))
+    with pytest.raises(TypeError, match="X must be a NumPy array"):
+        model([[1.0, 2.0]])
