@@ -88,7 +88,9 @@ def evaluate(model, loss, X, y) -> float:
         model.train(was_training)
 
 
-def _batches(n, method, batch_size, rng):
+def minibatches(n, method, batch_size, rng):
+    """The row indices of each step of one epoch: all rows at once ("batch"),
+    one row ("sgd") or ``batch_size`` rows ("minibatch"), in a fresh random order."""
     if method == "batch":
         yield slice(None)
         return
@@ -138,7 +140,7 @@ def _train(model, loss, X, y, X_val, y_val, method, batch_size, optimiser, rng, 
            patience, clip_norm, clip_value, constraint):
     best, best_params, waited = math.inf, None, 0
     for epoch in bar:
-        for idx in _batches(X.shape[0], method, int(batch_size), rng):
+        for idx in minibatches(X.shape[0], method, int(batch_size), rng):
             rows = idx if isinstance(idx, slice) else _index(X, idx)
             loss_and_grad(model, loss, X[rows], y[rows])
             grads = model.gradients()
