@@ -22,10 +22,13 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 book: $(STAMP)
-	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	NNREF_BOOK_BUILD=1 $(BIN)/jupyter-book build . --warningiserror --keep-going
 
+# The browser tests need Debian's Chromium: installed once per machine when
+# we are root with apt-get (as on CI), else they are skipped with the reason.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	@bash tools/install_browser.sh
+	$(BIN)/python -m pytest -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -35,3 +38,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf _build
+

@@ -1,0 +1,188 @@
+"""The published book: built once with warnings as errors, then every page checked.
+
+The build runs ``NNREF_BOOK_BUILD=1 jupyter-book build . --warningiserror
+--keep-going`` (what ``make book`` runs) with the execution cache; the
+conventions each chapter follows are listed in tests/book_support.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+from book_support import (
+    BIBLIOGRAPHY_DOC,
+    HTML,
+    article,
+    bib_keys,
+    built_book,
+    chapter_docnames,
+    config,
+    expected_exercise,
+    html_pages,
+    page_path,
+    soup,
+    toc_docnames,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("book")]
+
+DOCS = toc_docnames()
+CHAPTERS = chapter_docnames()
+
+# TeX left in the text: $$, or $...$ holding a backslash, ^ or _
+RAW_TEX = re.compile(r"\$\$|\$[^$\n]*[\\^_][^$\n]*\$")
+
+
+@pytest.fixture(scope="module")
+def html() -> Path:
+    return built_book()
+
+
+def test_every_toc_entry_has_its_page(html):
+    missing = [d for d in DOCS if not page_path(d).is_file()]
+    assert not missing, f"listed in _toc.yml but no HTML page was built: {missing}"
+    assert (html / "index.html").is_file(), "no _build/html/index.html"
+    assert (html / "search.html").is_file(), "no search page (search.html)"
+    assert (html / "searchindex.js").is_file(), "no search index (searchindex.js)"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_page_has_no_execution_error(html, doc):
+    page = article(page_path(doc))
+    for css in ("div.output.error", "div.output.traceback", "div.output.stderr", ".output .ansi-red-fg"):
+        bad = page.select(css)
+        assert not bad, f"{doc}: execution left {len(bad)} `{css}` output(s): {bad[0].get_text()[:300]!r}"
+    for block in page.select("div.cell_output"):
+        text = block.get_text()
+        assert "Traceback (most recent call last)" not in text, (
+            f"{doc}: a cell output holds a traceback: {text[:300]!r}"
+        )
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_chapter_has_a_figure(html, doc):
+    images = article(page_path(doc)).find_all("img")
+    assert images, f"{doc}: a chapter needs at least one figure, found no <img>"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_image_has_alt_text_and_a_caption(html, doc):
+    for img in article(page_path(doc)).find_all("img"):
+        src = img.get("src", "")
+        where = f"{doc}: image {src[:60]!r}"
+        alt = (img.get("alt") or "").strip()
+        assert alt, f"{where} has no alt text (mystnb: image: alt: ..., or explore(alt=...))"
+        assert not re.search(r"\.(png|svg|jpe?g|gif)$", alt) and alt not in src, (
+            f"{where}: its alt text {alt!r} is a file name; describe what the figure shows"
+        )
+        figure = img.find_parent("figure")
+        assert figure is not None, (
+            f"{where} is not inside a figure; give its cell `mystnb: figure: caption: ...` metadata"
+        )
+        caption = figure.find("figcaption")
+        assert caption is not None and caption.get_text(strip=True), f"{where}: its figure has no caption"
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_chapter_opens_with_goals_and_ends_with_summary_and_exercise(html, doc):
+    page = article(page_path(doc))
+    top = page.find("section")
+    sections = [s.get("id") for s in top.find_all("section", recursive=False) if s.find("h2", recursive=False)]
+    assert sections, f"{doc}: no ## sections"
+    assert sections[0] == "learning-goals", f"{doc}: the first section must be '## Learning goals', got {sections[0]!r}"
+    assert sections[-2:] == ["summary", "exercise"], (
+        f"{doc}: the last two sections must be '## Summary' then '## Exercise', got {sections[-2:]}"
+    )
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_chapter_links_its_exercise_notebook(html, doc):
+    path = page_path(doc)
+    section = article(path).find("section", id="exercise")
+    assert section is not None, f"{doc}: no '## Exercise' section"
+    links = [a for a in section.find_all("a", href=True) if a["href"].endswith(".ipynb")]
+    assert links, f"{doc}: the Exercise section has no link to a .ipynb notebook ({{download}} role)"
+    wanted = expected_exercise(doc)
+    if wanted is not None:
+        name = Path(wanted).name
+        assert any(Path(a["href"]).name == name for a in links), (
+            f"{doc}: the Exercise section must link exercises/{wanted}; found {[a['href'] for a in links]}"
+        )
+    for a in links:
+        target = (path.parent / a["href"]).resolve()
+        assert target.is_file(), f"{doc}: exercise link {a['href']} points to no file in the built site"
+
+
+def test_bibliography_lists_every_key(html):
+    keys = bib_keys()
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    assert not duplicates, f"duplicate keys in references.bib: {duplicates}"
+    page = soup(page_path(BIBLIOGRAPHY_DOC))
+    missing = [k for k in keys if page.find(id=f"cite-{k}") is None]
+    assert not missing, f"the bibliography page has no entry (id cite-KEY) for {missing}"
+
+
+def test_citations_resolve_to_the_bibliography(html):
+    """Every {cite} in a chapter links an entry of the bibliography page."""
+    keys = set(bib_keys())
+    for doc in DOCS:
+        for a in article(page_path(doc)).select("span.bibtex-citation a[href]"):
+            page, _, anchor = a["href"].partition("#")
+            assert Path(page).name == "bibliography.html", f"{doc}: citation links {a['href']}"
+            assert anchor.removeprefix("cite-") in keys, f"{doc}: citation {a['href']} names no key of references.bib"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_no_raw_tex_left_in_text(html, doc):
+    page = copy.copy(article(page_path(doc)))  # a copy: the parsed page is shared by the other tests
+    for node in page.select("pre, code, script, style, .math, div.highlight, div.cell_input"):
+        node.decompose()
+    text = page.get_text(" ")
+    raw = RAW_TEX.search(text)
+    assert raw is None, f"{doc}: TeX not turned into maths: ...{text[max(raw.start() - 60, 0) : raw.end() + 60]}..."
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_maths_is_typeset_by_the_local_mathjax(html, doc):
+    path = page_path(doc)
+    page = soup(path)
+    scripts = [s["src"] for s in page.find_all("script", src=True) if "mathjax" in s["src"].lower()]
+    if page.select("article .math"):
+        assert scripts, f"{doc}: has maths but loads no MathJax"
+    for src in scripts:
+        assert not re.match(r"^(https?:)?//", src), f"{doc}: MathJax comes from the network ({src}), not the book"
+        assert (path.parent / src.split("?")[0]).is_file(), f"{doc}: MathJax script {src} is missing from the site"
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_launch_and_download_buttons(html, doc):
+    cfg = config()
+    page = soup(page_path(doc))
+    hrefs = [a["href"] for a in page.select(".dropdown-launch-buttons a[href]")]
+    for key in ("binderhub_url", "colab_url", "jupyterhub_url"):
+        url = cfg["launch_buttons"][key]
+        assert any(h.startswith(url) for h in hrefs), f"{doc}: no launch button to {url} ({key}); buttons: {hrefs}"
+    repo = cfg["repository"]["url"].removeprefix("https://github.com/")
+    assert any(repo in h for h in hrefs), f"{doc}: launch buttons do not open {repo}"
+    notebook = page.select_one("a.btn-download-notebook-button[href]")
+    assert notebook is not None, f"{doc}: no download-notebook (.ipynb) button"
+    assert (page_path(doc).parent / notebook["href"]).resolve().is_file(), (
+        f"{doc}: the download button points to a missing {notebook['href']}"
+    )
+
+
+def test_site_pages_have_titles(html):
+    for page in html_pages():
+        parsed = soup(page)
+        refresh = parsed.find("meta", attrs={"http-equiv": "Refresh"}) or parsed.find(
+            "meta", attrs={"http-equiv": "refresh"}
+        )
+        if refresh is not None:  # index.html only redirects to the title page
+            target = refresh["content"].split("url=", 1)[-1]
+            assert (page.parent / target).is_file(), f"{page.relative_to(HTML)} redirects to a missing {target}"
+            continue
+        title = parsed.find("title")
+        assert title is not None and title.get_text(strip=True), f"{page.relative_to(HTML)} has no <title>"

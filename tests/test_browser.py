@@ -1,0 +1,319 @@
+"""The built book in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+The site is served from ``_build/html`` on 127.0.0.1 by a background
+``http.server`` thread.  Every request to another host is blocked and
+reported, so a page that needs the network (a CDN) fails here, as it would
+for a reader offline.  For every page: no console error or uncaught
+exception, no failed request, no broken image, no broken internal link or
+missing anchor, all maths typeset by MathJax (no raw TeX left, no MathJax
+error), and every kernel-free widget twin (``figure.nnref-twin``) changes its
+picture when any of its sliders moves.
+
+Needs ``/usr/bin/chromium`` (``make test`` installs it as root with apt-get,
+see tools/install_browser.sh); without it these tests are skipped, with the
+reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import re
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from book_support import HTML, built_book, chapter_docnames, html_pages, soup, toc_docnames
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("book")]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+TIMEOUT_MS = 30_000
+MATHJAX_TIMEOUT_MS = 15_000
+SEARCH_WORD = "perceptron"  # a word of the title page (book/intro.md)
+RAW_TEX = re.compile(r"\$\$|\$[^$\n]*[\\^_][^$\n]*\$|\\\(|\\\[")
+
+DOCS = toc_docnames()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # the test output stays readable
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (as root: bash tools/install_browser.sh)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("the Playwright client is not installed (pip install -r requirements.txt)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def site(browser) -> str:
+    """Base URL of the built book, served on 127.0.0.1 (a free port)."""
+    html = built_book()
+    handler = functools.partial(_QuietHandler, directory=str(html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class Visit:
+    """One page opened in a fresh browser context, with everything that went wrong on the way."""
+
+    def __init__(self, browser, site: str, path: str, color_scheme: str = "light"):
+        self.site = site
+        self.problems: list[str] = []
+        self.context = browser.new_context(color_scheme=color_scheme)
+        self.context.set_default_timeout(TIMEOUT_MS)
+        self.page = self.context.new_page()
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.problems.append(f"uncaught exception: {error}"))
+        self.page.on("requestfailed", self._failed)
+        self.page.on("response", self._response)
+        self.page.route("**/*", self._route)
+        self.page.goto(f"{site}/{path}", wait_until="load")
+        self._wait_for_mathjax()
+
+    def _console(self, message):
+        if message.type == "error":
+            self.problems.append(f"console error: {message.text} ({message.location.get('url', '')})")
+
+    def _failed(self, request):
+        if self._local(request.url):
+            self.problems.append(f"request failed: {request.url} ({request.failure})")
+
+    def _response(self, response):
+        if response.status >= 400:
+            self.problems.append(f"HTTP {response.status}: {response.url}")
+
+    def _local(self, url: str) -> bool:
+        return url.startswith((self.site + "/", "data:", "blob:", "about:"))
+
+    def _route(self, route):
+        if self._local(route.request.url):
+            route.continue_()
+        else:
+            self.problems.append(f"request to the network (blocked): {route.request.url}")
+            route.abort()
+
+    def _wait_for_mathjax(self):
+        if self.page.locator(".math").count() == 0:
+            return
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            self.page.wait_for_function(
+                "() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=MATHJAX_TIMEOUT_MS
+            )
+        except PlaywrightTimeout:
+            self.problems.append(f"MathJax did not start within {MATHJAX_TIMEOUT_MS / 1000:.0f} s")
+            return
+        self.page.evaluate("() => MathJax.startup.promise")
+
+    def close(self):
+        if self.context is not None:
+            self.context.close()
+            self.context = None
+
+
+@pytest.fixture
+def visit(browser, site):
+    opened = []
+
+    def open_page(path: str, **kwargs) -> Visit:
+        opened.append(Visit(browser, site, path, **kwargs))
+        return opened[-1]
+
+    yield open_page
+    for v in opened:
+        v.close()
+
+
+@functools.cache
+def _anchors(path: Path) -> frozenset[str]:
+    page = soup(path)
+    return frozenset(
+        [t["id"] for t in page.find_all(id=True)] + [t["name"] for t in page.find_all("a", attrs={"name": True})]
+    )
+
+
+def _broken_links(v: Visit) -> list[str]:
+    """Same-site links whose file or fragment does not exist."""
+    broken = []
+    hrefs = v.page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+    for href in sorted(set(hrefs)):
+        if not href.startswith(v.site + "/"):
+            continue
+        parts = urlsplit(href)
+        target = HTML / unquote(parts.path).lstrip("/")
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            broken.append(f"{href} (no file {target.relative_to(HTML)})")
+            continue
+        fragment = unquote(parts.fragment)
+        if fragment and target.suffix == ".html" and fragment not in _anchors(target):
+            broken.append(f"{href} (no anchor #{fragment} in {target.relative_to(HTML)})")
+    return broken
+
+
+def _broken_images(v: Visit) -> list[str]:
+    return v.page.evaluate(
+        """async () => {
+            const images = Array.from(document.images);
+            await Promise.all(images.map(i => { i.loading = "eager"; return i.decode().catch(() => null); }));
+            return images.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 100));
+        }"""
+    )
+
+
+def _maths_problems(v: Visit) -> list[str]:
+    return v.page.evaluate(
+        """() => {
+            const problems = [];
+            document.querySelectorAll("article .math").forEach(m => {
+                if (!m.querySelector("mjx-container")) problems.push("not typeset: " + m.textContent.slice(0, 80));
+            });
+            document.querySelectorAll("mjx-merror").forEach(e => problems.push("MathJax error: " + e.textContent));
+            return problems;
+        }"""
+    )
+
+
+def _visible_text(v: Visit) -> str:
+    return v.page.evaluate(
+        """() => {
+            const article = document.querySelector("article") || document.body;
+            const copy = article.cloneNode(true);
+            copy.querySelectorAll("pre, code, script, style, mjx-container, .highlight").forEach(n => n.remove());
+            return copy.textContent;
+        }"""
+    )
+
+
+def _check_twins(v: Visit) -> list[str]:
+    """Move every slider of every twin; the picture must change each time."""
+    problems = []
+    twins = v.page.locator("figure.nnref-twin")
+    for t in range(twins.count()):
+        twin = twins.nth(t)
+        name = twin.get_attribute("id")
+        img = twin.locator("img.nnref-frame")
+        frames = json.loads(twin.locator("script.nnref-frames").text_content())
+        sliders = twin.locator("input[type=range]")
+        if sliders.count() == 0:
+            problems.append(f"twin {name} has no slider")
+        for s in range(sliders.count()):
+            slider = sliders.nth(s)
+            control = slider.get_attribute("data-name")
+            last = slider.get_attribute("max")
+            if last == "0":
+                problems.append(f"twin {name}: control {control!r} has a single value, nothing to move")
+                continue
+            before = img.get_attribute("src")
+            slider.focus()
+            slider.press("Home" if slider.input_value() == last else "End")
+            after = img.get_attribute("src")
+            index = slider.input_value()
+            labels = json.loads(slider.get_attribute("data-labels"))
+            shown = slider.locator("xpath=following-sibling::output").text_content()
+            if after == before:
+                problems.append(f"twin {name}: moving {control!r} to {labels[int(index)]} did not change the figure")
+            if after.removeprefix("data:image/png;base64,") not in frames.values():
+                problems.append(f"twin {name}: after moving {control!r} the image is none of its frames")
+            if shown != labels[int(index)]:
+                problems.append(f"twin {name}: {control!r} shows {shown!r}, expected {labels[int(index)]!r}")
+            if not img.evaluate("i => i.decode().then(() => i.naturalWidth > 0, () => false)"):
+                problems.append(f"twin {name}: the frame for {control!r} = {labels[int(index)]} is not a valid image")
+    return problems
+
+
+def _check_page(v: Visit) -> list[str]:
+    problems = list(v.problems)
+    problems += [f"broken image: {src}" for src in _broken_images(v)]
+    problems += [f"broken link: {link}" for link in _broken_links(v)]
+    problems += _maths_problems(v)
+    raw = RAW_TEX.search(_visible_text(v))
+    if raw:
+        problems.append(f"raw TeX in the visible text: {raw.group(0)!r}")
+    problems += _check_twins(v)
+    problems += [p for p in v.problems if p not in problems]  # anything the slider moves logged
+    return problems
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_book_page_in_chromium(visit, doc):
+    v = visit(f"{doc}.html")
+    problems = _check_page(v)
+    assert not problems, f"{doc}.html:\n  " + "\n  ".join(problems)
+
+
+def test_other_site_pages_in_chromium(visit):
+    """The pages outside the toc: search, the general and proof indices (index.html
+    only redirects: see the next test)."""
+    # top-level pages only: a page left in _build/html/book/ by a chapter that
+    # has since left the toc is stale, not part of the site
+    others = [p.name for p in html_pages() if p.parent == HTML and p.name != "index.html"]
+    assert "search.html" in others and "genindex.html" in others, f"site pages found: {others}"
+    failures = []
+    for path in others:
+        v = visit(path)
+        problems = _check_page(v)
+        if problems:
+            failures.append(f"{path}:\n  " + "\n  ".join(problems))
+        v.close()
+    assert not failures, "\n".join(failures)
+
+
+def test_index_opens_the_title_page(visit):
+    v = visit("index.html")
+    v.page.wait_for_url(re.compile(r"/book/intro\.html$"))
+    v.page.wait_for_load_state("load")
+    assert v.page.locator("h1").first.text_content().strip().startswith("Foundations of Neural Networks")
+    assert not v.problems, "\n".join(v.problems)
+
+
+def test_search_finds_a_word_of_the_book(visit):
+    v = visit(f"search.html?q={SEARCH_WORD}")
+    results = v.page.locator("#search-results ul.search li")
+    results.first.wait_for(state="attached")
+    assert results.count() >= 1, f"searching {SEARCH_WORD!r} found nothing"
+    assert not v.problems, "\n".join(v.problems)
+
+
+def test_dark_theme_keeps_figures_on_white(visit):
+    with_figures = [d for d in chapter_docnames() if soup(HTML / f"{d}.html").select("article img")]
+    if not with_figures:
+        pytest.skip("no chapter with a figure is listed in _toc.yml yet")
+    doc = with_figures[0]
+    v = visit(f"{doc}.html", color_scheme="dark")
+    assert v.page.evaluate("document.documentElement.dataset.theme") == "dark", "the dark theme did not switch on"
+    styles = v.page.eval_on_selector_all(
+        "article img",
+        "images => images.map(i => [i.alt, getComputedStyle(i).backgroundColor, getComputedStyle(i).filter])",
+    )
+    for alt, background, filter_ in styles:
+        assert background == "rgb(255, 255, 255)", f"{doc}: figure {alt!r} has background {background} in dark mode"
+        assert filter_ == "none", f"{doc}: figure {alt!r} is dimmed by filter {filter_} in dark mode"
