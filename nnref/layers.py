@@ -108,6 +108,8 @@ class Residual(Module):
 
     When W = 0 and σ(b) = 0 (ReLU, b ≤ 0) the block is the identity, which is
     why stacking such blocks cannot make a network worse at initialisation.
+    Deep stacks want a small branch at the start (``init="normal"``, std
+    0.01): with He's init each block roughly doubles the second moment.
     Backward: ∂L/∂z = g + (g ⊙ σ'(v)) W.
     """
 

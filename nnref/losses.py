@@ -81,9 +81,7 @@ class BinaryCrossEntropy(Loss):
         return y
 
     def _forward(self, xp, p, y):
-        log_p = xp.clip(xp.log(p), -100.0, None)
-        log_q = xp.clip(xp.log1p(-p), -100.0, None)
-        return self._per_sample_sum(xp, -(y * log_p + (1 - y) * log_q))
+        return self._per_sample_sum(xp, -(y * _clamped_log(xp, p) + (1 - y) * _clamped_log(xp, 1 - p)))
 
     def _backward(self, xp, p, y):
         return (p - y) / xp.clip(p * (1 - p), 1e-12, None)
@@ -192,6 +190,12 @@ class KLDivergence(Loss):
 
     def _backward(self, xp, q, p):
         return -p / q
+
+
+def _clamped_log(xp, p):
+    """log p clamped at −100, without evaluating log 0 (no divide-by-zero warning)."""
+    positive = p > 0
+    return xp.where(positive, xp.clip(xp.log(xp.where(positive, p, xp.ones_like(p))), -100.0, None), -100.0)
 
 
 def _check_01(xp, y):

@@ -10,7 +10,7 @@ folded into the matching loss so that ∂L/∂u = (σ(u) − y)/n stays stable.
 from __future__ import annotations
 
 from .activations import get_activation
-from .layers import Dense, Sequential
+from .layers import Dense, Dropout, Sequential
 from .losses import BCEWithLogits, SoftmaxCrossEntropy, SquaredError
 from .validation import check_array
 
@@ -28,13 +28,14 @@ class MLP(Sequential):
     name (or activation) for every hidden layer, or a list with one per hidden
     layer; ``output`` in {"linear", "sigmoid", "softmax"}; ``init`` a name from
     ``nnref.init``; ``bias`` the initial bias of the hidden layers (a small
-    positive value keeps ReLU units alive at the start).
+    positive value keeps ReLU units alive at the start); ``dropout`` a
+    probability p > 0 inserts inverted dropout after every hidden activation.
 
     Shapes: X (n, n_in) → u (n, n_out).
     """
 
     def __init__(self, sizes, activation="relu", output="linear", init="glorot", bias=0.0,
-                 rng=None, dtype="float64", backend=None, device=None):
+                 dropout=0.0, rng=None, dtype="float64", backend=None, device=None):
         from .backend import make_rng
 
         sizes = [int(s) for s in sizes]
@@ -57,6 +58,8 @@ class MLP(Sequential):
             if not last:
                 act = activations[j]
                 modules.append(get_activation(act) if isinstance(act, str) else act)
+                if dropout:
+                    modules.append(Dropout(dropout, rng=rng))
         super().__init__(*modules)
         self.sizes = sizes
         self.output = output

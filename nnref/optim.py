@@ -27,11 +27,16 @@ METHODS = ("batch", "sgd", "minibatch")
 
 
 class SGD:
-    """θ ← θ − lr·∇L for every parameter of a module (PyTorch's verbs)."""
+    """θ ← θ − lr·(∇L + λ·θ) for every parameter of a module (PyTorch's verbs).
 
-    def __init__(self, model, lr: float):
+    ``weight_decay`` λ adds the gradient of the penalty (λ/2)‖W‖² for the
+    weight matrices (names ending in ``W``); biases are not decayed.
+    """
+
+    def __init__(self, model, lr: float, weight_decay: float = 0.0):
         check_positive(lr, "lr")
-        self.model, self.lr = model, float(lr)
+        check_positive(weight_decay, "weight_decay", allow_zero=True)
+        self.model, self.lr, self.weight_decay = model, float(lr), float(weight_decay)
 
     def zero_grad(self) -> None:
         self.model.zero_grad()
@@ -42,6 +47,8 @@ class SGD:
         missing = sorted(set(params) - set(grads))
         if missing:
             raise RuntimeError(f"no gradient for {missing}: call backward before step")
+        if self.weight_decay:
+            grads = {k: g + self.weight_decay * params[k] if k.split(".")[-1] == "W" else g for k, g in grads.items()}
         self.model.set_parameters({k: params[k] - self.lr * grads[k] for k in params})
 
 
@@ -102,12 +109,13 @@ def minibatches(n, method, batch_size, rng):
 
 def fit(model, X, y, *, loss=None, method="minibatch", lr=0.1, epochs=100, batch_size=32,
         X_val=None, y_val=None, patience=None, clip_norm=None, clip_value=None,
-        constraint=None, rng=None, progress=True) -> History:
+        constraint=None, weight_decay=0.0, rng=None, progress=True) -> History:
     """Train ``model`` in place and return its :class:`History`.
 
     ``loss`` defaults to the model's own (``model.default_loss()``).  With a
     validation set and ``patience``, training stops after ``patience`` epochs
     without improvement and the best parameters are restored (early stopping).
+    ``weight_decay`` adds λ·W to the weight gradients (an L2 penalty).
     ``clip_norm`` / ``clip_value`` clip gradients; ``constraint`` ("spectral",
     "frobenius", "elementwise") projects the weights after every step.
     Training stops, with ``history.diverged`` set, if the loss becomes NaN or inf.
@@ -124,7 +132,7 @@ def fit(model, X, y, *, loss=None, method="minibatch", lr=0.1, epochs=100, batch
     if patience is not None and X_val is None:
         raise ValueError("early stopping (patience) needs a validation set X_val, y_val")
     loss = get_loss(loss) if loss is not None else model.default_loss()
-    optimiser, rng, history = SGD(model, lr), make_rng(rng), History()
+    optimiser, rng, history = SGD(model, lr, weight_decay), make_rng(rng), History()
     model.train()
     bar = tqdm(range(epochs), desc=f"{method} GD", disable=not progress, leave=False)
     with np.errstate(over="ignore", invalid="ignore"):

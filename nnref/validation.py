@@ -41,7 +41,7 @@ def check_array(x, name: str, *, ndim=None, shape=None, floating=True, finite=Fa
     # dtype.kind "f" is exactly NumPy's "real floating" set, without isdtype's parsing
     if floating and not (x.dtype.kind == "f" if numpy_array else xp.isdtype(x.dtype, "real floating")):
         raise TypeError(f"{name} must be a float32 or float64 array, got {_describe(x)}")
-    if finite and not bool(xp.all(xp.isfinite(x))):
+    if finite and not bool(np.isfinite(x).all() if numpy_array else xp.all(xp.isfinite(x))):
         raise ValueError(f"{name} contains NaN or infinite values ({_describe(x)})")
     return xp
 

@@ -282,3 +282,16 @@ def test_mixed_dtypes_raise(case_id, backend):
     message = str(info.value)
     assert _names_y(message), f"the message should name y: {message}"
     assert "float32" in message and "float64" in message, f"the message should name both dtypes: {message}"
+
+
+def test_bce_from_probabilities_at_exactly_0_and_1_is_clamped_without_warnings():
+    """log 0 is clamped at -100 as in PyTorch, and never evaluated (no RuntimeWarning)."""
+    import warnings
+
+    p = np.array([0.0, 1.0, 0.5])
+    y = np.array([1.0, 0.0, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = float(nnref.get_loss("binary_cross_entropy")(p, y))
+    expected = float(torch.nn.functional.binary_cross_entropy(torch.tensor(p), torch.tensor(y), reduction="sum")) / 3
+    assert value == pytest.approx(expected, rel=1e-12)

@@ -101,3 +101,16 @@ def test_mlp_rejects_bad_input():
         model(np.ones((4, 2), dtype=np.float32))
     with pytest.raises(TypeError, match="X must be a NumPy array"):
         model([[1.0, 2.0]])
+
+
+def test_mlp_with_dropout_is_stochastic_in_training_and_deterministic_in_eval():
+    from nnref.layers import Dropout
+
+    model = MLP([4, 32, 32, 1], dropout=0.5, rng=0)
+    assert sum(isinstance(m, Dropout) for m in model.modules) == 2
+    X = np.random.default_rng(0).standard_normal((8, 4))
+    assert not np.array_equal(model(X), model(X))
+    model.eval()
+    np.testing.assert_array_equal(model(X), model(X))
+    reference = MLP([4, 32, 32, 1], rng=0)
+    np.testing.assert_allclose(model(X), reference(X), rtol=1e-12)

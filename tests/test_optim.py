@@ -78,3 +78,24 @@ def test_bad_arguments():
         fit(model, X, y[:, None], patience=3)
     with pytest.raises(ValueError, match="lr must be > 0"):
         fit(model, X, y[:, None], lr=0)
+
+
+def test_weight_decay_adds_lambda_w_to_weights_only():
+    layer = Dense(3, 2, rng=0, bias=0.5)
+    X, y = np.ones((4, 3)), np.zeros((4, 2))
+    before = dict(layer.parameters())
+    loss_and_grad(layer, SquaredError(), X, y)
+    grads = layer.gradients()
+    SGD(layer, lr=0.1, weight_decay=0.01).step()
+    np.testing.assert_allclose(layer.params["W"], before["W"] - 0.1 * (grads["W"] + 0.01 * before["W"]))
+    np.testing.assert_allclose(layer.params["b"], before["b"] - 0.1 * grads["b"])
+
+
+def test_weight_decay_shrinks_the_fitted_weights():
+    X, y = data.regression_1d(32, rng=0)
+    norms = []
+    for decay in (0.0, 0.1):
+        model = MLP([1, 16, 1], activation="tanh", rng=0)
+        fit(model, X, y[:, None], method="batch", lr=0.2, epochs=200, weight_decay=decay, progress=False)
+        norms.append(sum(float((w**2).sum()) for k, w in model.parameters().items() if k.endswith("W")))
+    assert norms[1] < 0.8 * norms[0], norms
