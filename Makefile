@@ -5,13 +5,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test lint bench clean help
+.PHONY: book test lint bench clean help exercises
 
 help:
 	@echo "make book   build the HTML book into _build/html (creates .venv on first use)"
 	@echo "make test   run the whole test suite"
 	@echo "make lint   ruff over the code"
 	@echo "make bench  run the benchmarks and write benchmarks/results.json"
+	@echo "make exercises  regenerate the student releases in exercises/ from solutions/"
 
 $(STAMP): requirements.txt pyproject.toml
 	@echo ">> creating $(VENV) and installing requirements (first run only)"
@@ -39,3 +40,6 @@ bench: $(STAMP)
 clean:
 	rm -rf _build
 
+# Student releases exercises/ regenerated from the sources in solutions/ (nbgrader generate_assignment).
+exercises: $(STAMP)
+	$(BIN)/python tools/make_exercises.py

@@ -1,0 +1,279 @@
+"""Comparing a student's results with the grader's oracles, with diagnostics a student can act on.
+
+The trust boundary is here.  Student code is called through :func:`call`,
+which hands it copies of the inputs and notices when it modifies them in
+place; what it returns is accepted only as an exact ``np.ndarray`` or a
+plain number (or a list, tuple or dict of those) and converted by
+:func:`to_array` into a fresh float64 array.  Nothing made by student code
+is compared with its own ``==``: comparisons run on those copies.
+
+:func:`assert_close` then compares with an oracle and, on failure, raises an
+``AssertionError`` saying which output is wrong, the largest relative error
+and where, and the common mistake the values match when they match one:
+transposed, sign flipped, off by the batch size, a named mistake the caller
+computed (missing activation derivative, derivative at the output ...),
+a wrong shape or a silent broadcast, NaN or infinite values.
+
+Tolerance: |received − expected| ≤ rtol·|expected| + atol·max(1, max|expected|),
+with rtol = 1e-5 and atol = 1e-6 by default.  That absorbs float32
+arithmetic (machine epsilon 1.2e-7, summed over tens of terms), which the
+exercises allow, and rejects every mistake above: each changes entries by a
+relative amount of order one.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+RTOL = 1e-5
+ATOL = 1e-6
+
+_SCALARS = (bool, int, float, np.bool_, np.int32, np.int64, np.float32, np.float64)
+_NUMBER_KINDS = "biuf"
+
+
+def describe(**arrays) -> str:
+    """``X (3, 5), W (4, 5)``: the shapes of a case, for messages."""
+    return ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in arrays.items())
+
+
+def to_array(value, what: str) -> np.ndarray:
+    """A float64 copy of a student's result, accepting only plain numbers and arrays.
+
+    Accepted: an exact ``np.ndarray`` of a numeric dtype, a Python or NumPy
+    scalar, or a list or tuple of those.  Subclasses, tensors, objects with a
+    custom ``__eq__`` and everything else are refused with a message.
+    """
+    kind = type(value)
+    if kind is np.ndarray:
+        if value.dtype.kind not in _NUMBER_KINDS:
+            raise AssertionError(f"{what} has dtype {value.dtype}; return an array of numbers")
+        return np.array(value, dtype=np.float64, copy=True)
+    if kind in _SCALARS:
+        return np.array(float(value), dtype=np.float64)
+    if kind in (list, tuple):
+        items = [to_array(item, f"{what}[{i}]") for i, item in enumerate(value)]
+        if len({item.shape for item in items}) > 1:
+            raise AssertionError(f"{what} is a ragged {kind.__name__}: its items have different shapes")
+        return np.array(items, dtype=np.float64).reshape((len(items),) + (items[0].shape if items else ()))
+    raise AssertionError(f"{what} must be a NumPy array or a number, got {kind.__module__}.{kind.__name__}")
+
+
+def to_scalar(value, what: str) -> float:
+    """A student's single number (a 0-d or one-entry array is accepted too)."""
+    array = to_array(value, what)
+    if array.size != 1:
+        raise AssertionError(f"{what} must be a single number, got an array of shape {array.shape}")
+    return float(array.reshape(()))
+
+
+def unpack(value, what: str, names: tuple[str, ...]) -> tuple:
+    """The items of a returned tuple (or list, or 1-D array), after checking its type and length."""
+    if type(value) is np.ndarray and value.ndim == 1 and len(value) == len(names):
+        return tuple(value)
+    if type(value) not in (tuple, list) or len(value) != len(names):
+        got = f"a {type(value).__name__} of length {len(value)}" if type(value) in (tuple, list) else (
+            f"a {type(value).__name__}")
+        raise AssertionError(f"{what} must return a tuple ({', '.join(names)}), got {got}")
+    return tuple(value)
+
+
+def field(value, what: str, key: str):
+    """``value[key]`` for a returned dict, after checking that it is a plain dict with that key."""
+    if type(value) is not dict:
+        raise AssertionError(f"{what} must be a dict, got {type(value).__name__}")
+    if key not in value:
+        raise AssertionError(f"{what} has no entry {key!r}; its keys are {sorted(map(str, value))}")
+    return value[key]
+
+
+def call(fn, what: str, **arguments):
+    """``fn(*arguments.values())`` on copies; refuses a function that edits its inputs.
+
+    ``what`` names the function for messages; the keyword names are the
+    argument names the notebook uses.  Exceptions raised by student code are
+    re-raised as an ``AssertionError`` that names the function and the case.
+    """
+    if not callable(fn):
+        raise AssertionError(f"{what} must be a function, got {type(fn).__name__}")
+    # functions handed to student code (the grader's own) are passed as they are, data as copies
+    copies = {name: value if callable(value) else copy.deepcopy(value) for name, value in arguments.items()}
+    shapes = describe(**{k: v for k, v in arguments.items() if isinstance(v, np.ndarray)})
+    try:
+        with np.errstate(all="ignore"):
+            result = fn(*copies.values())
+    except NotImplementedError as error:
+        raise AssertionError(f"{what} is not written yet: it raises NotImplementedError") from error
+    except Exception as error:  # any failure of student code fails the test, with its name
+        raise AssertionError(f"{what} raised {type(error).__name__}: {error} (inputs: {shapes})") from error
+    for name, original in arguments.items():
+        if isinstance(original, np.ndarray):
+            changed = copies[name]
+            if type(changed) is not np.ndarray or changed.shape != original.shape or not np.array_equal(
+                    changed, original, equal_nan=True):
+                raise AssertionError(
+                    f"{what} modified its input {name} in place{_first_change(original, changed)}; "
+                    f"work on a copy (e.g. {name} = {name}.copy(), or write y = a * b instead of a *= b)")
+    return result
+
+
+def _first_change(original, changed) -> str:
+    if type(changed) is not np.ndarray or changed.shape != original.shape:
+        return ""
+    index = np.argwhere(~((changed == original) | (np.isnan(changed) & np.isnan(original))))[0]
+    index = tuple(int(i) for i in index)
+    return f" (entry {index} changed from {float(original[index]):.6g} to {float(changed[index]):.6g})"
+
+
+def _close(received, expected, rtol, atol) -> np.ndarray:
+    scale = max(1.0, float(np.max(np.abs(expected)))) if expected.size else 1.0
+    return np.abs(received - expected) <= rtol * np.abs(expected) + atol * scale
+
+
+def _all_close(received, expected, rtol, atol) -> bool:
+    return received.shape == expected.shape and bool(np.all(_close(received, expected, rtol, atol)))
+
+
+def shape_hint(received: tuple, expected: tuple) -> str:
+    """The likely cause of a wrong shape."""
+    received, expected = tuple(received), tuple(expected)
+    if len(received) == 2 and received == expected[::-1]:
+        return "it looks transposed (weights W have shape (n_out, n_in), a batch X has shape (n, n_in))"
+    if len(received) == len(expected) >= 2:
+        off = [i for i, (r, e) in enumerate(zip(received, expected)) if r != e]
+        if len(off) == 1 and abs(received[off[0]] - expected[off[0]]) == 1:
+            return f"axis {off[0]} is off by one"
+    if received == ():
+        return "you returned a single number: did you sum over every axis?"
+    if int(np.prod(received)) == int(np.prod(expected)):
+        return "the right number of entries in the wrong shape: check your reshape, flatten or axis order"
+    try:
+        joint = np.broadcast_shapes(received, expected)
+    except ValueError:
+        joint = None
+    if joint == received and int(np.prod(received)) > int(np.prod(expected)):
+        return ("more entries than expected: a silent broadcast, e.g. an (n,) array combined with an "
+                "(n, 1) array gives (n, n)")
+    if len(received) < len(expected):
+        return "an axis is missing: a reduction over the wrong axis, or a keepdims/reshape needed"
+    return "check which axis you reduce over and the order of the matrix product"
+
+
+def _named(matches: list[str]) -> str:
+    if not matches:
+        return ""
+    return "This matches a common mistake: " + "; or ".join(matches) + "."
+
+
+def _diagnose(received, expected, rtol, atol, batch_size, mistakes) -> str:
+    matches = [name for name, alternative in (mistakes or {}).items()
+               if _all_close(received, np.asarray(alternative, dtype=np.float64), rtol, atol)
+               and not _all_close(np.asarray(alternative, dtype=np.float64), expected, rtol, atol)]
+    if matches:
+        return _named(matches)
+    if not np.any(expected):
+        return "Every entry should be zero."
+    if _all_close(received, -expected, rtol, atol):
+        return "This matches a common mistake: the sign is flipped."
+    if batch_size and batch_size > 1:
+        if _all_close(received, batch_size * expected, rtol, atol):
+            return (f"This matches a common mistake: off by the batch size, every entry is n = {batch_size} "
+                    "times too large (a sum where the mean over the batch was needed).")
+        if _all_close(received, expected / batch_size, rtol, atol):
+            return (f"This matches a common mistake: off by the batch size, every entry is n = {batch_size} "
+                    "times too small (a mean where the sum over the batch was needed).")
+    if received.ndim == 2 and received.shape[0] == received.shape[1] and _all_close(received, expected.T, rtol, atol):
+        return "This matches a common mistake: the result is transposed."
+    if not np.any(received):
+        return "Every entry you returned is zero."
+    factor = float(np.sum(received * expected) / np.sum(expected * expected))
+    if abs(factor - 1) > 1e-3 and _all_close(received, factor * expected, rtol, atol):
+        return f"Every entry is off by the same factor {factor:.4g}: a missing or extra constant?"
+    return _locate(received, expected, rtol, atol)
+
+
+def _locate(received, expected, rtol, atol) -> str:
+    bad = ~_close(received, expected, rtol, atol)
+    if received.ndim == 1 and received.shape[0] > 1:
+        entries = np.flatnonzero(bad)
+        if len(entries) < bad.shape[0]:
+            return f"Only entries {entries.tolist()} (of {bad.shape[0]}) are wrong."
+    if received.ndim >= 2 and received.shape[0] > 1:
+        rows = np.flatnonzero(bad.reshape(bad.shape[0], -1).any(axis=1))
+        if len(rows) < bad.shape[0]:
+            return f"Only rows {rows.tolist()} (of {bad.shape[0]}) are wrong."
+    if received.ndim == 2 and received.shape[1] > 1:
+        cols = np.flatnonzero(bad.any(axis=0))
+        if len(cols) < bad.shape[1]:
+            return f"Only columns {cols.tolist()} (of {bad.shape[1]}) are wrong."
+    return ""
+
+
+def assert_close(received, expected, what: str, *, case: str = "", rtol: float = RTOL, atol: float = ATOL,
+                 batch_size: int | None = None, mistakes: dict | None = None) -> None:
+    """Compare a student's result (already converted by :func:`to_array`) with the oracle.
+
+    ``case`` describes the inputs (see :func:`describe`); ``batch_size``
+    enables the sum-versus-mean diagnosis; ``mistakes`` maps the description
+    of a common mistake to the array that mistake would produce.
+    """
+    received = to_array(received, what) if type(received) is not np.ndarray else received.astype(np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    where = f" (inputs: {case})" if case else ""
+    if received.shape != expected.shape:
+        raise AssertionError(f"{what} has shape {received.shape}, expected {expected.shape}{where}: "
+                             f"{shape_hint(received.shape, expected.shape)}.")
+    finite = np.isfinite(received)
+    if not finite.all():
+        index = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise AssertionError(
+            f"{what} contains {int((~finite).sum())} NaN or infinite values, the first "
+            f"{float(received[index])} at index {index}{where}: an overflow, or 0/0 or log(0)? "
+            "Use a numerically stable formula.")
+    close = _close(received, expected, rtol, atol)
+    if close.all():
+        return
+    floor = atol * max(1.0, float(np.max(np.abs(expected))))
+    error = np.abs(received - expected)
+    index = np.unravel_index(int(np.argmax(np.where(close, -np.inf, error / (np.abs(expected) + floor)))),
+                             received.shape)
+    index = tuple(int(i) for i in index)
+    if abs(expected[index]) > floor:
+        size = f"the largest relative error is {error[index] / abs(expected[index]):.3g}"
+    else:
+        size = f"the largest error is {error[index]:.3g} where 0 is expected"
+    diagnosis = _diagnose(received, expected, rtol, atol, batch_size, mistakes)
+    raise AssertionError(
+        f"{what} is wrong{where}: {int((~close).sum())} of {close.size} entries differ; {size} at index {index} "
+        f"(expected {expected[index]:.6g}, received {received[index]:.6g}). {diagnosis}".rstrip())
+
+
+def assert_equal(received, expected, what: str, *, case: str = "", labels=None, mistakes: dict | None = None) -> None:
+    """Exact comparison for discrete results (0/1 outputs, booleans, counts).
+
+    ``labels`` names the entries for messages (e.g. the input bits of a
+    truth table); ``mistakes`` maps the description of a common mistake to
+    the result that mistake would produce.
+    """
+    received = to_array(received, what) if type(received) is not np.ndarray else received.astype(np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    where = f" (inputs: {case})" if case else ""
+    if received.shape != expected.shape:
+        raise AssertionError(f"{what} has shape {received.shape}, expected {expected.shape}{where}: "
+                             f"{shape_hint(received.shape, expected.shape)}.")
+    wrong = np.flatnonzero((received != expected).reshape(-1))
+    if not wrong.size:
+        return
+    matches = [name for name, alternative in (mistakes or {}).items()
+               if np.array_equal(np.asarray(alternative, dtype=np.float64), received)
+               and not np.array_equal(np.asarray(alternative, dtype=np.float64), expected)]
+    hint = " " + _named(matches) if matches else ""
+    if not hint and np.array_equal(received, 1 - expected):
+        hint = " Every entry is inverted."
+    i = int(wrong[0])
+    label = f" for {labels[i]}" if labels is not None else f" at index {i}"
+    raise AssertionError(
+        f"{what} is wrong{where}: {wrong.size} of {expected.size} entries differ; the first{label}: "
+        f"expected {expected.reshape(-1)[i]:g}, received {received.reshape(-1)[i]:g}.{hint}")

@@ -1,0 +1,146 @@
+"""The mutant catalogue: tests for the tests.
+
+For every graded function, ``mutants_<assignment>.py`` lists buggy versions
+(the common mistakes: transposed, sign flipped, sum versus mean, missing
+activation derivative, inputs modified in place, off by one ...) and
+correct versions written differently (loops versus vectorised, another
+stable formula, float32).  Each is a *mutant* of one solution cell::
+
+    MUTANTS = [
+        bug("dense_backward", "dW_transposed", "dW = Xᵀ grad_out, shape (n_in, n_out)",
+            replace=[("grad_out.T @ X", "X.T @ grad_out")], fails=["test_dense_dW"]),
+        variant("dense_backward", "loops", "explicit loops over the batch", source='''def dense_backward(...)...'''),
+    ]
+
+``replace`` edits the solution's code (each old text must occur exactly
+once); ``source`` gives the whole cell.  A submission is the student
+release with every answer cell filled in from the solutions and the
+mutant's cell replaced; ``runner.py`` grades all of them with nbgrader.
+
+What a mutant must score (checked by ``tests/test_mutants.py``):
+
+* a correct variant: full marks on every part;
+* a bug: zero on each part in ``fails`` (default: every part that tests
+  its cell first, see ``Part.uses``); full marks on the other parts that
+  test its cell first (partial credit per component) and on every part
+  that does not use its cell; parts that merely call its cell on the way
+  (a full MLP calling a dense layer) may go either way.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from dataclasses import dataclass
+
+from ..course import Assignment, code_cells
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A buggy or correct version of one solution cell."""
+
+    cell: str
+    name: str
+    description: str
+    correct: bool
+    source: str | None = None
+    replace: tuple[tuple[str, str], ...] = ()
+    fails: tuple[str, ...] | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.cell}--{self.name}"
+
+    def cell_source(self, solution_source: str) -> str:
+        """The cell as the student would have written it."""
+        if self.source is not None:
+            return self.source.strip("\n")
+        code = strip_markers(solution_source)
+        for old, new in self.replace:
+            count = code.count(old)
+            if count != 1:
+                raise ValueError(f"mutant {self.id}: {old!r} occurs {count} times in the solution of "
+                                 f"{self.cell!r}; it must occur exactly once")
+            code = code.replace(old, new)
+        return code
+
+
+def bug(cell: str, name: str, description: str, *, source: str | None = None, replace=(), fails=None) -> Mutant:
+    """A buggy version of ``cell``: it must lose the points of ``fails``."""
+    return _make(cell, name, description, False, source, replace, fails)
+
+
+def variant(cell: str, name: str, description: str, *, source: str | None = None, replace=()) -> Mutant:
+    """A correct version of ``cell`` written differently: it must get full marks."""
+    return _make(cell, name, description, True, source, replace, None)
+
+
+def _make(cell, name, description, correct, source, replace, fails) -> Mutant:
+    if (source is None) == (not replace):
+        raise ValueError(f"mutant {cell}--{name}: give either source= or replace=, not both or neither")
+    return Mutant(cell, name, description, correct, source, tuple(tuple(r) for r in replace),
+                  None if fails is None else tuple(fails))
+
+
+def strip_markers(source: str) -> str:
+    """A solution cell without nbgrader's solution delimiters (what a student would submit)."""
+    return "\n".join(line for line in source.split("\n") if BEGIN not in line and END not in line)
+
+
+def catalogue(assignment: Assignment) -> list[Mutant]:
+    """The mutants of an assignment, checked for unique ids."""
+    mutants = list(importlib.import_module(assignment.mutants_module).MUTANTS)
+    ids = [m.id for m in mutants]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate mutant ids in {assignment.mutants_module}: {duplicates}")
+    return mutants
+
+
+def minimum_bugs(assignment: Assignment, cell: str) -> int:
+    """Five bugs per answer cell, unless the catalogue's ``FEW_BUGS`` says fewer make sense for that cell."""
+    module = importlib.import_module(assignment.mutants_module)
+    return int(getattr(module, "FEW_BUGS", {}).get(cell, 5))
+
+
+def parts(assignment: Assignment):
+    """The assignment's graded parts (``autograder.tests_<name>.PARTS``)."""
+    return importlib.import_module(assignment.tests_module).PARTS
+
+
+def expected_failures(mutant: Mutant, assignment_parts) -> tuple[str, ...]:
+    """The parts a bug must score zero on."""
+    if mutant.correct:
+        return ()
+    if mutant.fails is not None:
+        return mutant.fails
+    return tuple(gid for gid, part in assignment_parts.items() if part.uses[0] == mutant.cell)
+
+
+def must_keep(mutant: Mutant, assignment_parts) -> tuple[str, ...]:
+    """The parts a mutant must keep full marks on."""
+    if mutant.correct:
+        return tuple(assignment_parts)
+    fails = set(expected_failures(mutant, assignment_parts))
+    return tuple(gid for gid, part in assignment_parts.items()
+                 if gid not in fails and (part.uses[0] == mutant.cell or mutant.cell not in part.uses))
+
+
+def submission(release: dict, solution: dict, mutant: Mutant | None = None) -> dict:
+    """The release with every answer cell filled in from the solutions, and ``mutant`` applied."""
+    notebook = copy.deepcopy(release)
+    answers = {gid: cell for gid, cell in code_cells(solution).items() if cell["metadata"]["nbgrader"]["solution"]}
+    if mutant is not None and mutant.cell not in answers:
+        raise ValueError(f"mutant {mutant.id}: no answer cell {mutant.cell!r}; answer cells: {sorted(answers)}")
+    for gid, cell in code_cells(notebook).items():
+        if gid in answers:
+            source = _text(answers[gid]["source"])
+            cell["source"] = mutant.cell_source(source) if mutant and mutant.cell == gid else strip_markers(source)
+    return notebook
+
+
+def _text(source) -> str:
+    return "".join(source) if isinstance(source, list) else source

@@ -1,0 +1,81 @@
+"""The mutant catalogue through real ``nbgrader autograde``: tests for the tests.
+
+One nbgrader run per assignment grades every submission at once (the
+solutions, the untouched release, every mutant as its own student) in a
+temporary course directory.  The test then demands: the solutions get full
+marks; the release gets zero on every part; every buggy version scores zero
+on the parts it must lose and full marks on the parts it does not touch;
+every correct variant gets full marks; docs/mutants.md says exactly that.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from autograder import course
+from autograder.mutants import (
+    Mutant,
+    catalogue,
+    expected_failures,
+    minimum_bugs,
+    must_keep,
+    parts,
+    strip_markers,
+    submission,
+)
+from autograder.mutants.runner import grade, judge, read_sections, section, summary
+
+ASSIGNMENTS = course.assignments()
+IDS = [a.name for a in ASSIGNMENTS]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS, ids=IDS)
+def test_catalogue_is_well_formed(assignment):
+    """Every answer cell has at least five bugs (fewer where FEW_BUGS says so) and a correct variant; every
+    mutant applies to the solution and changes it; every part a bug must lose exists."""
+    mutants, table = catalogue(assignment), parts(assignment)
+    solution = course.read_notebook(assignment.source())
+    release = course.read_notebook(assignment.release())
+    answers = {gid: cell for gid, cell in course.code_cells(solution).items()
+               if cell["metadata"]["nbgrader"]["solution"]}
+    for cell in answers:
+        bugs = [m for m in mutants if m.cell == cell and not m.correct]
+        variants = [m for m in mutants if m.cell == cell and m.correct]
+        assert len(bugs) >= minimum_bugs(assignment, cell), f"{cell}: only {len(bugs)} bugs"
+        assert variants, f"{cell}: no correct variant"
+    for mutant in mutants:
+        original = strip_markers("".join(answers[mutant.cell]["source"]))
+        assert mutant.cell_source(original).strip() != original.strip(), f"{mutant.id} changes nothing"
+        assert set(expected_failures(mutant, table)) <= set(table), mutant.id
+        if not mutant.correct:
+            assert expected_failures(mutant, table), f"{mutant.id} must lose at least one part"
+        built = submission(release, solution, mutant)
+        assert "### BEGIN SOLUTION" not in str(built)
+
+
+def test_mutant_rules():
+    """The expectations derived from ``fails`` and ``Part.uses``."""
+    from autograder.tests_04_backprop import PARTS
+
+    dW = Mutant("dense_backward", "x", "", False, fails=("test_dense_dW",))
+    assert expected_failures(dW, PARTS) == ("test_dense_dW",)
+    keep = must_keep(dW, PARTS)
+    assert "test_dense_dx" in keep and "test_dense_db" in keep and "test_relu_backward" in keep
+    assert "test_mlp_grad_hidden" not in keep  # calls dense_backward on the way: may go either way
+    default = Mutant("relu_backward", "x", "", False)
+    assert expected_failures(default, PARTS) == ("test_relu_backward",)
+    assert set(must_keep(Mutant("relu_backward", "x", "", True), PARTS)) == set(PARTS)
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS, ids=IDS)
+def test_catalogue_through_nbgrader(assignment, tmp_path):
+    scores = grade(assignment, tmp_path)
+    outcomes = judge(assignment, scores)
+    problems = [f"{o.student}: {'; '.join(o.problems)}" for o in outcomes if not o.ok]
+    assert not problems, "\n".join(problems)
+    totals = summary(outcomes)
+    assert totals["caught"] == totals["bugs"] > 0 and totals["rejected"] == 0
+    assert section(assignment, outcomes) == read_sections().get(assignment.name), (
+        "docs/mutants.md is out of date: run python -m autograder.mutants --write")
