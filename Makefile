@@ -27,9 +27,10 @@ book: $(STAMP)
 
 # The browser tests need Debian's Chromium: installed once per machine when
 # we are root with apt-get (as on CI), else they are skipped with the reason.
+# One BLAS thread per pytest worker: the workers already use every core.
 test: $(STAMP)
 	@bash tools/install_browser.sh
-	$(BIN)/python -m pytest -n 2
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -9,6 +9,8 @@ folded into the matching loss so that ∂L/∂u = (σ(u) − y)/n stays stable.
 
 from __future__ import annotations
 
+import copy
+
 from .activations import get_activation
 from .layers import Dense, Dropout, Sequential
 from .losses import BCEWithLogits, SoftmaxCrossEntropy, SquaredError
@@ -57,7 +59,8 @@ class MLP(Sequential):
             modules.append(Dense(n_in, n_out, init, 0.0 if last else bias, rng, dtype, backend, device))
             if not last:
                 act = activations[j]
-                modules.append(get_activation(act) if isinstance(act, str) else act)
+                # an activation instance keeps its forward cache: each layer needs its own copy
+                modules.append(get_activation(act) if isinstance(act, str) else copy.deepcopy(act))
                 if dropout:
                     modules.append(Dropout(dropout, rng=rng))
         super().__init__(*modules)

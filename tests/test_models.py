@@ -114,3 +114,17 @@ def test_mlp_with_dropout_is_stochastic_in_training_and_deterministic_in_eval():
     np.testing.assert_array_equal(model(X), model(X))
     reference = MLP([4, 32, 32, 1], rng=0)
     np.testing.assert_allclose(model(X), reference(X), rtol=1e-12)
+
+
+def test_an_activation_instance_is_copied_per_layer():
+    """Each hidden layer needs its own forward cache; sharing one instance
+    would back-propagate through the wrong inputs."""
+    from nnref.activations import ReLU
+
+    X = np.random.default_rng(0).standard_normal((5, 2))
+    shared = MLP([2, 3, 3, 1], activation=ReLU(), rng=0)
+    named = MLP([2, 3, 3, 1], activation="relu", rng=0)
+    for model in (shared, named):
+        model.backward(np.ones_like(model(X)))
+    for key, grad in named.gradients().items():
+        np.testing.assert_allclose(shared.gradients()[key], grad, rtol=1e-12, err_msg=key)
