@@ -23,7 +23,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 book: $(STAMP)
-	NNREF_BOOK_BUILD=1 $(BIN)/jupyter-book build . --warningiserror --keep-going
+	NNREF_BOOK_BUILD=1 OPENBLAS_NUM_THREADS=1 $(BIN)/jupyter-book build . --warningiserror --keep-going
 
 # The browser tests need Debian's Chromium: installed once per machine when
 # we are root with apt-get (as on CI), else they are skipped with the reason.
@@ -44,3 +44,12 @@ clean:
 # Student releases exercises/ regenerated from the sources in solutions/ (nbgrader generate_assignment).
 exercises: $(STAMP)
 	$(BIN)/python tools/make_exercises.py
+
+# Grade a class in sandboxes, in parallel, into gradebook.db:
+#   make grade ASSIGNMENT=01_neurons SUBMISSIONS=submitted [WORKERS=2] [GRADE_ARGS="--force --report report.json"]
+.PHONY: grade
+ASSIGNMENT ?= 01_neurons
+SUBMISSIONS ?= submitted
+WORKERS ?= 2
+grade: $(STAMP)
+	$(BIN)/python -m autograder grade $(ASSIGNMENT) --submissions $(SUBMISSIONS) --workers $(WORKERS) $(GRADE_ARGS)

@@ -89,7 +89,9 @@ class PReLU(Activation):
 
 class RReLU(Activation):
     """Randomized leaky ReLU: slope a ~ U(lower, upper) per element in training,
-    the mean (lower + upper) / 2 in evaluation (Xu et al., 2015)."""
+    the mean (lower + upper) / 2 in evaluation.  This is PyTorch's form
+    (defaults 1/8 and 1/3); Xu et al. (2015) divide instead, x / a with
+    a ~ U(3, 8), and evaluate with x / 5.5."""
 
     name = "rrelu"
 
