@@ -25,7 +25,10 @@ from autograder.mutants.runner import read_sections
 
 ASSIGNMENTS = course.assignments()
 IDS = [a.name for a in ASSIGNMENTS]
-EXPECTED = ["01_neurons", "02_logistic", "03_gradient_descent", "04_backprop"]
+EXPECTED = [
+    "01_neurons", "02_logistic", "03_gradient_descent", "04_backprop", "05_vanishing",
+    "06_relu", "07_losses", "08_universality", "09_regularisation",
+]
 
 
 def _module(assignment):
