@@ -211,6 +211,17 @@ def _locate(received, expected, rtol, atol) -> str:
     return ""
 
 
+def _same_shape(received, expected, what: str, case: str):
+    """Both as float64 arrays, with a message when their shapes differ."""
+    received = to_array(received, what) if type(received) is not np.ndarray else received.astype(np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    where = f" (inputs: {case})" if case else ""
+    if received.shape != expected.shape:
+        raise AssertionError(f"{what} has shape {received.shape}, expected {expected.shape}{where}: "
+                             f"{shape_hint(received.shape, expected.shape)}.")
+    return received, expected, where
+
+
 def assert_close(received, expected, what: str, *, case: str = "", rtol: float = RTOL, atol: float = ATOL,
                  batch_size: int | None = None, mistakes: dict | None = None) -> None:
     """Compare a student's result (already converted by :func:`to_array`) with the oracle.
@@ -219,12 +230,7 @@ def assert_close(received, expected, what: str, *, case: str = "", rtol: float =
     enables the sum-versus-mean diagnosis; ``mistakes`` maps the description
     of a common mistake to the array that mistake would produce.
     """
-    received = to_array(received, what) if type(received) is not np.ndarray else received.astype(np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    where = f" (inputs: {case})" if case else ""
-    if received.shape != expected.shape:
-        raise AssertionError(f"{what} has shape {received.shape}, expected {expected.shape}{where}: "
-                             f"{shape_hint(received.shape, expected.shape)}.")
+    received, expected, where = _same_shape(received, expected, what, case)
     finite = np.isfinite(received)
     if not finite.all():
         index = tuple(int(i) for i in np.argwhere(~finite)[0])
@@ -257,12 +263,7 @@ def assert_equal(received, expected, what: str, *, case: str = "", labels=None, 
     truth table); ``mistakes`` maps the description of a common mistake to
     the result that mistake would produce.
     """
-    received = to_array(received, what) if type(received) is not np.ndarray else received.astype(np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    where = f" (inputs: {case})" if case else ""
-    if received.shape != expected.shape:
-        raise AssertionError(f"{what} has shape {received.shape}, expected {expected.shape}{where}: "
-                             f"{shape_hint(received.shape, expected.shape)}.")
+    received, expected, where = _same_shape(received, expected, what, case)
     wrong = np.flatnonzero((received != expected).reshape(-1))
     if not wrong.size:
         return
