@@ -23,6 +23,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 book: $(STAMP)
+	$(BIN)/python tools/sync_chapter_notebooks.py
 	NNREF_BOOK_BUILD=1 OPENBLAS_NUM_THREADS=1 $(BIN)/jupyter-book build . --warningiserror --keep-going
 
 # The browser tests need Debian's Chromium: installed once per machine when

@@ -167,6 +167,8 @@ def test_launch_and_download_buttons(html, doc):
         assert any(h.startswith(url) for h in hrefs), f"{doc}: no launch button to {url} ({key}); buttons: {hrefs}"
     repo = cfg["repository"]["url"].removeprefix("https://github.com/")
     assert any(repo in h for h in hrefs), f"{doc}: launch buttons do not open {repo}"
+    colab = [h for h in hrefs if h.startswith(cfg["launch_buttons"]["colab_url"])]
+    assert all(h.endswith(f"{doc}.ipynb") for h in colab), f"{doc}: Colab can open only .ipynb, got {colab}"
     notebook = page.select_one("a.btn-download-notebook-button[href]")
     assert notebook is not None, f"{doc}: no download-notebook (.ipynb) button"
     assert (page_path(doc).parent / notebook["href"]).resolve().is_file(), (
@@ -186,3 +188,14 @@ def test_site_pages_have_titles(html):
             continue
         title = parsed.find("title")
         assert title is not None and title.get_text(strip=True), f"{page.relative_to(HTML)} has no <title>"
+
+
+def test_chapter_notebook_twins_are_up_to_date():
+    """Colab's button opens book/<chapter>.ipynb: each twin must equal a fresh
+    jupytext conversion of its .md chapter (tools/sync_chapter_notebooks.py)."""
+    import subprocess
+    import sys
+
+    tool = Path(__file__).resolve().parents[1] / "tools" / "sync_chapter_notebooks.py"
+    result = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

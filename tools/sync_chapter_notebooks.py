@@ -1,0 +1,68 @@
+"""Write an .ipynb twin of every chapter listed in _toc.yml (outputs stripped).
+
+The chapters are MyST markdown notebooks; Colab opens only .ipynb files, and
+the book theme's launch buttons point at ``book/<chapter>.ipynb`` when it
+exists.  The twins are generated from the .md sources by jupytext, never
+edited by hand; ``--check`` exits 1 when one is missing or stale (a test
+runs it), and ``make book`` regenerates them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def chapters() -> list[Path]:
+    """The MyST notebooks the table of contents lists (those with a kernelspec)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    names = [toc["root"]]
+    for part in toc.get("parts", []) or []:
+        names += [entry["file"] for entry in part.get("chapters", []) if "file" in entry]
+    sources = [ROOT / f"{name}.md" for name in names]
+    return [p for p in sources if p.exists() and _front_matter(p.read_text()).count("kernelspec:")]
+
+
+def _front_matter(text: str) -> str:
+    return text.split("---", 2)[1] if text.startswith("---") else ""
+
+
+def twin(source: Path) -> str:
+    """The .ipynb text that jupytext makes of a chapter."""
+    notebook = jupytext.read(source)
+    notebook.metadata.pop("jupytext", None)
+    for index, cell in enumerate(notebook.cells):
+        cell.id = f"cell-{index}"  # stable ids: the twin changes only when the chapter does
+    return nbformat.writes(notebook) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report missing or stale twins")
+    args = parser.parse_args(argv)
+    stale = []
+    for source in chapters():
+        target, text = source.with_suffix(".ipynb"), twin(source)
+        if target.exists() and target.read_text() == text:
+            continue
+        stale.append(target.relative_to(ROOT))
+        if not args.check:
+            target.write_text(text)
+    if args.check and stale:
+        print("stale or missing chapter notebooks (run `make book` or tools/sync_chapter_notebooks.py):")
+        print("\n".join(f"  {p}" for p in stale))
+        return 1
+    for path in stale:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
