@@ -1,0 +1,7 @@
+"""``python -m autograder grade ASSIGNMENT --submissions DIR [...]``: see ``autograder.grading``."""
+
+import sys
+
+from .grading.cli import main
+
+sys.exit(main())

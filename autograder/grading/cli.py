@@ -1,0 +1,125 @@
+"""``python -m autograder grade ASSIGNMENT --submissions DIR``: grade a class, safely and in parallel."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .. import course
+from . import job as jobs
+from . import report, sandbox
+from .gradebook import Book
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("grade", help="grade every submission of an assignment")
+    g.add_argument("assignment", help="e.g. 01_neurons")
+    g.add_argument("--submissions", required=True, type=Path, help="DIR/<student>/<assignment>/<notebook>.ipynb")
+    g.add_argument("--workers", type=int, default=2, help="submissions graded at once (default 2)")
+    g.add_argument("--db", default="gradebook.db", help="SQLite file or SQLAlchemy URL (default gradebook.db)")
+    g.add_argument("--report", type=Path, help="write the JSON report here, and a CSV beside it")
+    g.add_argument("--timeout", type=float, default=120.0, help="wall seconds per notebook (default 120)")
+    g.add_argument("--memory", type=int, default=2048, help="MB of address space per kernel (default 2048)")
+    g.add_argument("--force", action="store_true", help="regrade submissions already in the gradebook")
+    return p
+
+
+def _positive(args, p) -> None:
+    for name in ("workers", "timeout", "memory"):
+        if getattr(args, name) <= 0:
+            p.error(f"--{name} must be positive, got {getattr(args, name)}")
+    if not args.submissions.is_dir():
+        p.error(f"--submissions {args.submissions} is not a directory")
+
+
+def run_one(job: dict, budget: float) -> dict:
+    """Grade one job in its own process; whatever happens to that process costs this job alone."""
+    with tempfile.TemporaryDirectory(prefix="nnref-job-") as tmp:
+        request, answer = Path(tmp) / "job.json", Path(tmp) / "result.json"
+        request.write_text(json.dumps(job))
+        proc = subprocess.Popen([sys.executable, "-m", "autograder.grading.job", str(request), str(answer)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        try:
+            _, err = proc.communicate(timeout=budget)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return _failure(job, f"timeout: grading took longer than {budget:.0f} s")
+        try:
+            result = json.loads(answer.read_text())
+        except (OSError, ValueError):
+            tail = err.decode(errors="replace").strip().splitlines()[-3:]
+            return _failure(job, f"the grading process ended with code {proc.returncode} and no result "
+                                 f"(killed by the student's code?) {' | '.join(tail)}".strip())
+        return result
+
+
+def _failure(job: dict, message: str) -> dict:
+    table = importlib.import_module(course.get(job["assignment"]).tests_module).PARTS
+    return jobs._result(job, table, jobs.FAILED, message)
+
+
+def grade(args) -> int:
+    assignment = course.get(args.assignment)
+    table = importlib.import_module(assignment.tests_module).PARTS
+    limits = sandbox.Limits(memory_mb=args.memory, notebook_timeout_s=args.timeout,
+                            cell_timeout_s=min(30.0, args.timeout), cpu_s=int(args.timeout) + 10)
+    active, missing = sandbox.protections()
+    print("sandbox: " + "; ".join(active), file=sys.stderr)
+    for item in missing:
+        print(f"sandbox: MISSING protection: {item}", file=sys.stderr)
+    book = Book(args.db, assignment.name, assignment.notebook, table)
+    try:
+        done = {} if args.force else book.finished()
+        students = sorted(p.name for p in args.submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+        todo = [jobs.make_job(assignment.name, s, args.submissions / s / assignment.name, limits)
+                for s in students if s not in done]
+        budget = 2 * limits.notebook_timeout_s + 90  # the notebook, the grader's calls, start and stop
+        results = [done[s] for s in students if s in done]
+        with ThreadPoolExecutor(max_workers=args.workers) as pool, \
+                tqdm(total=len(todo), unit="submission", desc=f"grading {assignment.name}") as bar:
+            futures = {pool.submit(run_one, job, budget): job for job in todo}
+            for future in as_completed(futures):
+                result = future.result()
+                book.record(result)
+                results.append(result)
+                bar.set_postfix_str(f"{result['student']}: {result['status']} {result['score']:g}/"
+                                    f"{result['max_score']:g}")
+                bar.update()
+        if args.report:
+            table_path = report.write(args.report, assignment.name, results)
+            print(f"report: {args.report} and {table_path}", file=sys.stderr)
+        print(report.summary([r for r in results if r["student"] not in done], len(results) - len(todo)))
+        return 0
+    finally:
+        book.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    _positive(args, p)
+    try:
+        course.get(args.assignment)
+    except (ValueError, KeyError, FileNotFoundError) as error:
+        p.error(f"unknown assignment {args.assignment!r}: {error}")
+    # nbgrader runs ``alembic`` from PATH when it creates a gradebook
+    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+    start = time.monotonic()
+    code = grade(args)
+    print(f"done in {time.monotonic() - start:.1f} s", file=sys.stderr)
+    return code

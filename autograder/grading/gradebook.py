@@ -1,0 +1,80 @@
+"""Scores into nbgrader's gradebook, with a journal that makes grading resumable.
+
+Only the command's main process writes, one submission per transaction: the
+grades of its parts and its journal row are committed together, so a run
+killed at any moment leaves each submission either fully recorded or not at
+all.  The journal (table ``autograder_journal``, beside nbgrader's tables)
+holds each finished result as JSON; a new run skips the students it lists
+unless ``--force``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from nbgrader.api import Gradebook, MissingEntry
+from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, select
+
+COURSE_ID = "nnref"
+METADATA = MetaData()
+JOURNAL = Table("autograder_journal", METADATA,
+                Column("assignment", String(128), primary_key=True),
+                Column("student", String(128), primary_key=True),
+                Column("status", String(16), nullable=False),
+                Column("result", Text, nullable=False),
+                Column("finished_at", Float, nullable=False))
+
+
+def url_of(db: str) -> str:
+    """A SQLAlchemy URL; a plain path means a SQLite file."""
+    return db if "://" in db else f"sqlite:///{db}"
+
+
+class Book:
+    """nbgrader's gradebook for one assignment, and the journal of finished submissions."""
+
+    def __init__(self, db: str, assignment: str, notebook: str, parts):
+        self.gb = Gradebook(url_of(db), course_id=COURSE_ID)
+        METADATA.create_all(self.gb.engine)
+        self.assignment, self.notebook = assignment, notebook.removesuffix(".ipynb")
+        self.gb.update_or_create_assignment(assignment)
+        self.gb.update_or_create_notebook(self.notebook, assignment)
+        for gid, part in parts.items():
+            self.gb.update_or_create_grade_cell(gid, self.notebook, assignment, max_score=part.points,
+                                                cell_type="code")
+
+    def finished(self) -> dict[str, dict]:
+        """``{student: result}`` for every submission already recorded."""
+        rows = self.gb.db.execute(select(JOURNAL.c.student, JOURNAL.c.result)
+                                  .where(JOURNAL.c.assignment == self.assignment))
+        return {student: json.loads(result) for student, result in rows}
+
+    def record(self, result: dict) -> None:
+        """Write one submission's grades and its journal row in one transaction."""
+        student = result["student"]
+        try:
+            try:
+                self.gb.find_student(student)
+            except MissingEntry:
+                self.gb.add_student(student)
+            try:
+                self.gb.find_submission(self.assignment, student)
+            except MissingEntry:
+                self.gb.add_submission(self.assignment, student)
+            for part in result["parts"]:
+                grade = self.gb.find_grade(part["id"], self.notebook, self.assignment, student)
+                grade.auto_score = float(part["score"])
+                grade.manual_score = None
+            self.gb.db.execute(delete(JOURNAL).where(JOURNAL.c.assignment == self.assignment,
+                                                     JOURNAL.c.student == student))
+            self.gb.db.execute(JOURNAL.insert().values(assignment=self.assignment, student=student,
+                                                       status=result["status"], result=json.dumps(result),
+                                                       finished_at=time.time()))
+            self.gb.db.commit()
+        except Exception:
+            self.gb.db.rollback()
+            raise
+
+    def close(self) -> None:
+        self.gb.close()

@@ -1,0 +1,143 @@
+"""One submission = one independent job with a plain-data result: the scale-out seam.
+
+A job is a dict of strings and numbers (assignment, student, the path of
+the submitted notebook, the limits); its result is the dict the report
+stores for that student.  :func:`grade` does all the work; the command runs
+each job in its own process (``python -m autograder.grading.job JOB RESULT``)
+so that a student who kills the process grading them costs only their own
+result.  A cluster engine (Dask distributed) can run :func:`grade` on other
+machines unchanged: it needs nothing but the job and the course files.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import json
+import shutil
+import signal
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+from .. import course
+from . import runner, sandbox
+
+GRADED, FAILED, UNGRADABLE = "graded", "failed", "ungradable"
+PR_SET_PDEATHSIG = 1
+
+
+def make_job(assignment: str, student: str, folder: Path, limits: sandbox.Limits) -> dict:
+    """The job for ``folder`` = ``DIR/<student>/<assignment>``."""
+    return {"assignment": assignment, "student": student, "folder": str(folder), "limits": limits.__dict__}
+
+
+def _result(job, parts_table, status, error=None, parts=None) -> dict:
+    parts = parts or [{"id": gid, "score": 0.0, "max_score": p.points, "message": error or ""}
+                      for gid, p in parts_table.items()]
+    return {"student": job["student"], "status": status, "score": float(sum(p["score"] for p in parts)),
+            "max_score": float(sum(p.points for p in parts_table.values())), "parts": parts, "error": error}
+
+
+def load_submission(folder: Path, notebook_name: str) -> dict:
+    """The student's notebook as a dict; ``ValueError`` with a clear message when it cannot be graded."""
+    if not folder.is_dir():
+        raise ValueError(f"no folder {folder.name} in the submission")
+    path = folder / notebook_name
+    if not path.is_file():
+        found = sorted(p.name for p in folder.glob("*.ipynb"))
+        raise ValueError(f"missing notebook {notebook_name}; the submission holds {found or 'no notebook'}")
+    text = path.read_bytes()
+    if not text.strip():
+        raise ValueError(f"{notebook_name} is an empty file")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise ValueError(f"{notebook_name} is not valid JSON: {str(error)[:200]}") from None
+    if type(data) is not dict or type(data.get("cells")) is not list:
+        raise ValueError(f"{notebook_name} is not a notebook: it has no list of cells")
+    if data.get("nbformat") != 4:
+        raise ValueError(f"{notebook_name} has nbformat {data.get('nbformat')!r}; nbformat 4 is expected")
+    for i, cell in enumerate(data["cells"]):
+        if type(cell) is not dict or "source" not in cell or type(cell.get("metadata", {})) is not dict:
+            raise ValueError(f"{notebook_name}: cell {i} is malformed")
+    return data
+
+
+def grade(job: dict) -> dict:
+    """Grade one submission; never raises (a failure of the grader itself is a "failed" result)."""
+    assignment = course.get(job["assignment"])
+    parts_table = importlib.import_module(assignment.tests_module).PARTS
+    try:
+        student_nb = load_submission(Path(job["folder"]), assignment.notebook)
+    except ValueError as error:
+        return _result(job, parts_table, UNGRADABLE, str(error))
+    try:
+        return _grade_notebook(job, assignment, parts_table, student_nb)
+    except Exception as error:  # the grader's own failure must not stop the others
+        return _result(job, parts_table, FAILED, f"internal error of the grader: {type(error).__name__}: {error}\n"
+                       + traceback.format_exc(limit=3))
+
+
+def _grade_notebook(job, assignment, parts_table, student_nb) -> dict:
+    source = json.loads(assignment.source().read_text())
+    arguments = runner.test_arguments(source)
+    limits = sandbox.Limits(**job["limits"])
+    work = Path(tempfile.mkdtemp(prefix="nnref-grade-"))
+    try:
+        scratch = work / "scratch"
+        scratch.mkdir()
+        (scratch / assignment.notebook).write_text(json.dumps(student_nb))
+        session = runner.Session(scratch, limits)
+        parts = []
+        with session.client.setup_kernel(env=sandbox.minimal_env(str(scratch))):
+            try:
+                session.run_notebook(runner.cells_to_run(student_nb, source))
+                for gid, part in parts_table.items():
+                    parts.append(_score_part(session, gid, part, arguments))
+            except runner.KernelFailure as failure:
+                return _result(job, parts_table, FAILED, str(failure))
+        result = _result(job, parts_table, GRADED, parts=parts)
+        if session.errors:
+            result["notebook_errors"] = session.errors[:20]
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _score_part(session, gid, part, arguments) -> dict:
+    name = arguments.get(gid)
+    if name is None:
+        return {"id": gid, "score": 0.0, "max_score": part.points, "message": "the grader has no test for this part"}
+    value = runner.stand_in(session, name)
+    try:
+        part.check(value)
+    except runner.KernelFailure:
+        raise
+    except AssertionError as error:
+        return {"id": gid, "score": 0.0, "max_score": part.points, "message": str(error)[:2000]}
+    except Exception as error:
+        return {"id": gid, "score": 0.0, "max_score": part.points,
+                "message": f"{type(error).__name__}: {str(error)[:2000]}"}
+    return {"id": gid, "score": part.points, "max_score": part.points, "message": ""}
+
+
+def _die_with_parent() -> None:
+    """Linux: end this job when the command that started it is killed (its kernel follows: ipykernel
+    watches its parent), so a killed run leaves no grading behind."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+def main(argv: list[str]) -> None:
+    _die_with_parent()
+    job = json.loads(Path(argv[0]).read_text())
+    result = grade(job)
+    Path(argv[1]).write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

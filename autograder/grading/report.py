@@ -1,0 +1,52 @@
+"""The report of a grading run: JSON (schema below) and a CSV of scores.
+
+JSON::
+
+    {"assignment": "01_neurons",
+     "results": [{"student": "alice", "status": "graded" | "failed" | "ungradable",
+                  "score": 12.0, "max_score": 14.0,
+                  "parts": [{"id": "test_tlu", "score": 2.0, "max_score": 2.0, "message": ""}],
+                  "error": null}]}
+
+``status``: ``graded`` when the notebook ran and every part was checked
+(a part's ``message`` says why it lost points); ``failed`` when the kernel
+died, ran past a time limit or printed too much (``error`` says which; the
+score is 0); ``ungradable`` when the submission is not a notebook that can
+be run (missing, empty, invalid JSON, nbformat 3 ...).  The CSV has one row
+per student: student, status, score, max_score, then one column per part.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+KEYS = ("student", "status", "score", "max_score", "parts", "error")
+
+
+def write(path: Path, assignment: str, results: list[dict]) -> Path:
+    """Write ``path`` (JSON) and ``path`` with suffix ``.csv``; returns the CSV path."""
+    results = sorted(results, key=lambda r: r["student"])
+    path = Path(path)
+    path.write_text(json.dumps({"assignment": assignment,
+                                "results": [{k: r.get(k) for k in KEYS} for r in results]}, indent=1))
+    table = path.with_suffix(".csv")
+    part_ids = list(dict.fromkeys(p["id"] for r in results for p in r["parts"]))
+    with table.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["student", "status", "score", "max_score", *part_ids])
+        for r in results:
+            scores = {p["id"]: p["score"] for p in r["parts"]}
+            out.writerow([r["student"], r["status"], r["score"], r["max_score"],
+                          *[scores.get(gid, "") for gid in part_ids]])
+    return table
+
+
+def summary(results: list[dict], skipped: int) -> str:
+    """One paragraph for the end of a run."""
+    counts = {s: sum(r["status"] == s for r in results) for s in ("graded", "failed", "ungradable")}
+    full = sum(r["status"] == "graded" and r["score"] == r["max_score"] for r in results)
+    return (f"{len(results)} submissions: {counts['graded']} graded ({full} with full marks), "
+            f"{counts['failed']} failed, {counts['ungradable']} ungradable; "
+            f"{skipped} already graded and skipped (use --force to regrade)")

@@ -1,0 +1,201 @@
+"""Execute a student's notebook in the sandbox with nbclient, then ask its kernel for results.
+
+Only the student's own cells run in the kernel (locked cells are taken from
+the source notebook, test cells are skipped: the hidden tests never reach
+the sandbox).  Each graded part's check function then runs here, in the
+grader's process, on a stand-in for the student's function or data: a call
+is sent to the kernel as JSON, the function runs there, and its result (and
+its arguments afterwards, so that in-place edits are caught) comes back as
+JSON, decoded into plain arrays and numbers.  A part scores only when its
+check passes on that data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from pathlib import Path
+
+import nbformat
+from jupyter_client import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+from . import sandbox, wire
+
+CHECK_CALL = re.compile(r"^\s*(check_\w+)\((\w+)\)\s*$", re.MULTILINE)
+ANSWER_CAP = 64 * 1024 * 1024
+
+
+class KernelFailure(Exception):
+    """The kernel died, ran out of time or printed too much: the whole submission fails."""
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """Starts the kernel through the sandbox launcher."""
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        return sandbox.launcher_command(self.sandbox_limits) + super().format_kernel_cmd(extra_arguments)
+
+
+class CappedClient(NotebookClient):
+    """nbclient, keeping at most ``output_cap`` bytes of output."""
+
+    output_cap = 8 * 1024 * 1024
+    output_bytes = 0
+    overflow = False
+
+    def output(self, outs, msg, display_id, cell_index):
+        self.output_bytes += len(json.dumps(msg.get("content", {}), default=str))
+        if self.output_bytes > self.output_cap:
+            if not self.overflow:  # stop the flood now rather than at the cell's timeout
+                self.overflow = True
+                asyncio.ensure_future(self.km.shutdown_kernel(now=True))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def test_arguments(source: dict) -> dict[str, str]:
+    """``{grade_id: name}``: the notebook variable each hidden test cell hands to its check."""
+    out = {}
+    for cell in source["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] == "code" and meta.get("grade") and not meta.get("solution"):
+            found = CHECK_CALL.search("".join(cell["source"]))
+            if found:
+                out[meta["grade_id"]] = found.group(2)
+    return out
+
+
+def cells_to_run(student: dict, source: dict) -> list:
+    """The student's code cells, with locked cells from the source and test cells left out."""
+    locked = {c["metadata"]["nbgrader"]["grade_id"]: c for c in source["cells"]
+              if c.get("metadata", {}).get("nbgrader", {}).get("locked")}
+    cells = []
+    for cell in student["cells"]:
+        if cell.get("cell_type") != "code":
+            continue
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        if grade_id in locked:
+            original = locked[grade_id]
+            if original["metadata"]["nbgrader"].get("grade"):
+                continue  # a test cell: graded here, never run in the sandbox
+            cell = original
+        elif isinstance(meta, dict) and meta.get("grade") and not meta.get("solution"):
+            continue  # a test cell the source does not know (added or renamed): not run
+        cells.append(nbformat.v4.new_code_cell("".join(cell["source"]) if isinstance(cell["source"], list)
+                                               else str(cell["source"])))
+    return cells
+
+
+class Session:
+    """A running sandboxed kernel that has executed a student's notebook."""
+
+    def __init__(self, scratch: Path, limits: sandbox.Limits):
+        self.scratch, self.limits = scratch, limits
+        ipc = scratch.parent / "ipc"
+        ipc.mkdir(exist_ok=True)
+        self.km = SandboxedKernelManager(transport="ipc", ip=str(ipc / "kernel"))
+        self.km.sandbox_limits = limits
+        self.nb = nbformat.v4.new_notebook()
+        self.client = CappedClient(self.nb, km=self.km, timeout=limits.cell_timeout_s, allow_errors=True,
+                                   resources={"metadata": {"path": str(scratch)}})
+        self.client.output_cap = int(limits.output_mb * 1024 * 1024)
+        self.deadline = self.calls_deadline = None
+        self.errors: list[str] = []
+
+    def _execute(self, source: str, timeout: float) -> dict:
+        cell = nbformat.v4.new_code_cell(source)
+        self.nb.cells.append(cell)
+        self.client.timeout = max(1, int(timeout))
+        try:
+            self.client.execute_cell(cell, len(self.nb.cells) - 1)
+        except (CellTimeoutError, DeadKernelError) as error:
+            if self.client.overflow:
+                raise KernelFailure(f"the notebook printed more than {self.limits.output_mb:g} MB of output") from None
+            if isinstance(error, CellTimeoutError):
+                raise KernelFailure(f"timeout: a cell ran longer than {timeout:.0f} s") from None
+            raise KernelFailure("the kernel died (os._exit, sys.exit, a signal or the memory or CPU limit)") from None
+        if self.client.overflow:
+            raise KernelFailure(f"the notebook printed more than {self.limits.output_mb:g} MB of output")
+        return cell
+
+    def run_notebook(self, cells: list) -> None:
+        self.deadline = time.monotonic() + self.limits.notebook_timeout_s
+        for cell in cells:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise KernelFailure(f"timeout: the notebook ran longer than {self.limits.notebook_timeout_s:g} s")
+            timeout = min(self.limits.cell_timeout_s, left)
+            done = self._execute(cell.source, timeout)
+            if time.monotonic() >= self.deadline:
+                raise KernelFailure(f"timeout: the notebook ran longer than {self.limits.notebook_timeout_s:g} s")
+            for out in done.outputs:
+                if out.get("output_type") == "error":
+                    self.errors.append(f"{out.get('ename')}: {str(out.get('evalue'))[:300]}")
+
+    def request(self, kind: str, name: str, args=()) -> dict:
+        nonce = uuid.uuid4().hex
+        ask, answer = self.scratch / f".grader-{nonce}-in.json", self.scratch / f".grader-{nonce}-out.json"
+        ask.write_text(json.dumps({"kind": kind, "name": name, "args": [wire.encode(a) for a in args]}))
+        source = wire.KERNEL_HELPER + f"\n__grader_exchange({str(ask)!r}, {str(answer)!r})\ndel __grader_exchange\n"
+        if self.calls_deadline is None:  # the student's functions get as long again as the notebook had
+            self.calls_deadline = time.monotonic() + self.limits.notebook_timeout_s
+        left = self.calls_deadline - time.monotonic()
+        if left <= 0:
+            raise KernelFailure(f"timeout: the student's functions ran longer than "
+                                f"{self.limits.notebook_timeout_s:g} s in all while being graded")
+        self._execute(source, min(self.limits.cell_timeout_s, left))
+        try:
+            if not answer.exists():
+                return {"error": "the kernel gave no answer"}
+            if answer.stat().st_size > ANSWER_CAP:
+                return {"error": "the answer is too large"}
+            reply = wire.loads(answer.read_text())
+        except (OSError, ValueError) as error:
+            return {"error": str(error)}
+        finally:
+            for path in (ask, answer):
+                path.unlink(missing_ok=True)
+        return reply if type(reply) is dict else {"error": "the kernel's answer is not an object"}
+
+
+class RemoteFunction:
+    """The student's function, called in its kernel on plain data."""
+
+    def __init__(self, session: Session, name: str):
+        self.session, self.name = session, name
+
+    def __call__(self, *args):
+        reply = self.session.request("call", self.name, args)
+        if "error" in reply:
+            message = str(reply["error"])
+            if message.startswith("NotImplementedError"):
+                raise NotImplementedError(message)
+            raise RuntimeError(message.split(": ", 1)[-1] if ": " in message else message)
+        after = reply.get("args")
+        if type(after) is list and len(after) == len(args):
+            for original, changed in zip(args, after):
+                if type(original) is __import__("numpy").ndarray:
+                    changed = wire.decode(changed)
+                    if type(changed) is type(original) and changed.shape == original.shape:
+                        original[...] = changed
+                    else:
+                        original[...] = float("nan")  # replaced by something else: an in-place edit
+        return wire.decode(reply.get("ok"))
+
+
+def stand_in(session: Session, name: str):
+    """What a check receives for the notebook variable ``name``."""
+    info = session.request("describe", name)
+    found = info.get("ok") if type(info.get("ok")) is dict else {}
+    if not found.get("defined"):
+        return wire._opaque("notebook", f"Undefined[{name}]")
+    if found.get("callable"):
+        return RemoteFunction(session, name)
+    reply = session.request("value", name)
+    return wire.decode(reply.get("ok")) if "ok" in reply else wire._opaque("notebook", "Unreadable")

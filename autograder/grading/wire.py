@@ -1,0 +1,166 @@
+"""Plain data between the student's kernel and the grader: JSON with tagged arrays, never pickles.
+
+The kernel side (:data:`KERNEL_HELPER`) is source code run in the student's
+kernel: it encodes arguments it receives and results it returns.  Whatever
+comes back is untrusted text; :func:`decode` turns it into exact
+``np.ndarray``s, Python numbers, strings, lists, tuples and dicts, and
+anything else into an :class:`Opaque` stand-in that the checks refuse.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+# dtypes an array may come back with; anything else is refused
+DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+          "float16", "float32", "float64"}
+MAX_DEPTH = 32
+
+
+class Opaque:
+    """Stands for an object the student's code returned that is not plain data (never compared)."""
+
+    def __init__(self, description: str):
+        self.description = description
+
+    def __repr__(self):
+        return f"<{self.description}>"
+
+
+def _opaque(module: str, name: str) -> Opaque:
+    kind = type(str(name), (Opaque,), {})
+    kind.__module__ = str(module)
+    return kind(f"{module}.{name}")
+
+
+def encode(value, depth: int = 0):
+    """The grader's inputs as JSON-able data (only plain data is ever sent)."""
+    if depth > MAX_DEPTH:
+        raise ValueError("data nested too deeply")
+    if type(value) is np.ndarray:
+        return {"__ndarray__": str(value.dtype), "shape": list(value.shape), "data": value.reshape(-1).tolist()}
+    if isinstance(value, np.generic):
+        return {"__scalar__": str(value.dtype), "value": value.item()}
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if type(value) is tuple:
+        return {"__tuple__": [encode(v, depth + 1) for v in value]}
+    if type(value) is list:
+        return [encode(v, depth + 1) for v in value]
+    if type(value) is dict:
+        return {"__dict__": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()]}
+    raise TypeError(f"the grader cannot send a {type(value).__name__} to the student's kernel")
+
+
+def decode(data, depth: int = 0):
+    """Untrusted JSON data from the kernel as plain Python and NumPy values."""
+    if depth > MAX_DEPTH:
+        return _opaque("grader", "TooDeeplyNested")
+    if data is None or type(data) in (bool, int, float, str):
+        return data
+    if type(data) is list:
+        return [decode(v, depth + 1) for v in data]
+    if type(data) is not dict or len(data) == 0:
+        return _opaque("grader", "Malformed")
+    if "__ndarray__" in data:
+        dtype, shape = data.get("__ndarray__"), data.get("shape")
+        if dtype not in DTYPES or type(shape) is not list or not all(type(n) is int and n >= 0 for n in shape):
+            return _opaque("numpy", f"ndarray[{dtype}]")
+        flat = data.get("data")
+        if type(flat) is not list or not all(type(v) in (bool, int, float) for v in flat):
+            return _opaque("grader", "MalformedArray")
+        try:
+            return np.array(flat, dtype=dtype).reshape(shape)
+        except (ValueError, OverflowError):
+            return _opaque("grader", "MalformedArray")
+    if "__scalar__" in data:
+        dtype, value = data.get("__scalar__"), data.get("value")
+        if dtype not in DTYPES or type(value) not in (bool, int, float):
+            return _opaque("numpy", str(dtype))
+        return np.array(value, dtype=dtype)[()]
+    if "__tuple__" in data and type(data["__tuple__"]) is list:
+        return tuple(decode(v, depth + 1) for v in data["__tuple__"])
+    if "__dict__" in data and type(data["__dict__"]) is list:
+        out = {}
+        for item in data["__dict__"]:
+            if type(item) is not list or len(item) != 2 or type(item[0]) not in (str, int, float, bool):
+                return _opaque("grader", "MalformedDict")
+            out[item[0]] = decode(item[1], depth + 1)
+        return out
+    if "__opaque__" in data:
+        return _opaque(str(data.get("module", "?"))[:100], str(data.get("__opaque__"))[:100])
+    return _opaque("grader", "Malformed")
+
+
+def loads(text: str):
+    """Parse the kernel's answer: ``{"ok": value, "args": [...]}`` or ``{"error": message}``."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise ValueError(f"the kernel's answer is not valid JSON: {error}") from None
+
+
+# Run in the student's kernel.  It is defined again before every request, so a
+# student cell cannot have replaced it beforehand; it can only ever produce data.
+KERNEL_HELPER = r'''
+def __grader_exchange(request_path, answer_path):
+    import json as _json, traceback as _tb
+    import numpy as _np
+
+    def enc(v, depth=0):
+        if depth > 32:
+            return {"__opaque__": "TooDeeplyNested", "module": "grader"}
+        t = type(v)
+        if t is _np.ndarray:
+            if v.dtype.kind not in "biuf":
+                return {"__opaque__": "ndarray[" + str(v.dtype) + "]", "module": "numpy"}
+            return {"__ndarray__": str(v.dtype), "shape": list(v.shape), "data": v.reshape(-1).tolist()}
+        if isinstance(v, _np.generic) and t.__module__ == "numpy" and v.dtype.kind in "biuf":
+            return {"__scalar__": str(v.dtype), "value": v.item()}
+        if v is None or t in (bool, int, float, str):
+            return v
+        if t is tuple:
+            return {"__tuple__": [enc(x, depth + 1) for x in v]}
+        if t is list:
+            return [enc(x, depth + 1) for x in v]
+        if t is dict:
+            return {"__dict__": [[k if type(k) in (str, int, float, bool) else repr(k), enc(x, depth + 1)]
+                                 for k, x in v.items()]}
+        if callable(v):
+            return {"__opaque__": "function", "module": "callable"}
+        return {"__opaque__": t.__name__, "module": t.__module__}
+
+    def dec(d):
+        if type(d) is list:
+            return [dec(x) for x in d]
+        if type(d) is dict:
+            if "__ndarray__" in d:
+                return _np.array(d["data"], dtype=d["__ndarray__"]).reshape(d["shape"])
+            if "__scalar__" in d:
+                return _np.array(d["value"], dtype=d["__scalar__"])[()]
+            if "__tuple__" in d:
+                return tuple(dec(x) for x in d["__tuple__"])
+            if "__dict__" in d:
+                return {k: dec(x) for k, x in d["__dict__"]}
+        return d
+
+    with open(request_path) as f:
+        request = _json.load(f)
+    answer = {}
+    try:
+        target = globals()[request["name"]] if request["name"] in globals() else None
+        if request["kind"] == "describe":
+            answer = {"ok": {"defined": request["name"] in globals(), "callable": callable(target)}}
+        elif request["kind"] == "value":
+            answer = {"ok": enc(target)}
+        else:
+            args = [dec(a) for a in request["args"]]
+            result = target(*args)
+            answer = {"ok": enc(result), "args": [enc(a) for a in args]}
+    except BaseException as error:
+        answer = {"error": type(error).__name__ + ": " + str(error)[:2000]}
+    with open(answer_path, "w") as f:
+        f.write(_json.dumps(answer))
+'''
