@@ -31,6 +31,7 @@ book: $(STAMP)
 # One BLAS thread per pytest worker: the workers already use every core.
 test: $(STAMP)
 	@bash tools/install_browser.sh
+	@bash tools/install_postgres.sh
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2
 
 lint: $(STAMP)

@@ -11,10 +11,13 @@ unless ``--force``.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 COURSE_ID = "nnref"
 METADATA = MetaData()
@@ -31,18 +34,45 @@ def url_of(db: str) -> str:
     return db if "://" in db else f"sqlite:///{db}"
 
 
+def shown(url: str) -> str:
+    """The URL as it may be printed: any password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):  # not a URL SQLAlchemy can parse: mask by hand
+        return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+class GradebookError(SystemExit):
+    """The gradebook cannot be opened (server down, no such database, driver missing, bad URL).
+
+    A ``SystemExit`` so that the command ends with this one line, naming the
+    database, and exit status 1, instead of a long traceback through
+    SQLAlchemy and the driver; in-process callers catch it by name.
+    """
+
+
 class Book:
     """nbgrader's gradebook for one assignment, and the journal of finished submissions."""
 
     def __init__(self, db: str, assignment: str, notebook: str, parts):
-        self.gb = Gradebook(url_of(db), course_id=COURSE_ID)
-        METADATA.create_all(self.gb.engine)
-        self.assignment, self.notebook = assignment, notebook.removesuffix(".ipynb")
-        self.gb.update_or_create_assignment(assignment)
-        self.gb.update_or_create_notebook(self.notebook, assignment)
-        for gid, part in parts.items():
-            self.gb.update_or_create_grade_cell(gid, self.notebook, assignment, max_score=part.points,
-                                                cell_type="code")
+        url, self.gb = url_of(db), None
+        try:
+            self.gb = Gradebook(url, course_id=COURSE_ID)
+            METADATA.create_all(self.gb.engine)
+            self.assignment, self.notebook = assignment, notebook.removesuffix(".ipynb")
+            self.gb.update_or_create_assignment(assignment)
+            self.gb.update_or_create_notebook(self.notebook, assignment)
+            for gid, part in parts.items():
+                self.gb.update_or_create_grade_cell(gid, self.notebook, assignment, max_score=part.points,
+                                                    cell_type="code")
+        except (SQLAlchemyError, ImportError, ValueError) as error:
+            if self.gb is not None:
+                self.gb.close()
+            reason = str(getattr(error, "orig", None) or error)  # the driver's own words, if it spoke
+            if isinstance(error, ImportError):
+                reason += " (the database driver named in the URL is not installed)"
+            raise GradebookError(f"cannot open the gradebook {shown(url)}: "
+                                 f"{' '.join(reason.split())}") from None
 
     def finished(self) -> dict[str, dict]:
         """``{student: result}`` for every submission already recorded."""
