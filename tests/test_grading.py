@@ -2,11 +2,19 @@
 
 One run of ``python -m autograder grade`` over a folder of submissions (two
 workers) is shared by the tests; each submission is the student release with
-the solutions filled in (as in the mutant catalogue) and one cell changed.
+the solutions filled in (as in the mutant catalogue) and one cell changed,
+or the notebook or its folder damaged.  Every attack and fault gets its
+exact status; none scores more than the honest submission; the gradebook,
+the course's solutions and tests, and the other students' files are left as
+they were.  The attacks that only a jail can stop (reading the course,
+writing the gradebook, signalling every process, fork storms) run where the
+host can build it (root with namespaces, as on CI) and are skipped, with the
+reason, elsewhere.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -21,16 +29,18 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder import course
-from autograder.grading import job, wire
+from autograder.grading import job, sandbox, wire
 from autograder.grading.gradebook import JOURNAL, url_of
 from autograder.mutants import submission
 
 pytestmark = pytest.mark.slow
 ASSIGNMENT = course.get("01_neurons")
 FULL = 14.0
+JAIL, WHY_NO_JAIL = sandbox.jail_available()
+GATES = ["test_and", "test_or", "test_not", "test_nand"]
 
 # Cell sources replacing one answer cell (by grade_id) of the honest submission.
-ALWAYS_EQUAL = '''
+ALWAYS_EQUAL = """
 class Always:
     def __eq__(self, other):
         return True
@@ -40,16 +50,16 @@ class Always:
 
 def tlu(X, w, b):
     return Always()
-'''
-SUBCLASS = '''
+"""
+SUBCLASS = """
 class Agreeable(np.ndarray):
     def __eq__(self, other):
         return np.ones(np.shape(other), dtype=bool)
 
 def tlu(X, w, b):
     return np.zeros(len(X)).view(Agreeable)
-'''
-PATCHED = '''
+"""
+PATCHED = """
 import sys
 np.allclose = lambda *a, **k: True
 np.array_equal = lambda *a, **k: True
@@ -60,16 +70,95 @@ print("all tests passed")
 
 def tlu(X, w, b):
     return np.zeros(len(X))
-'''
-ATTACKS = {  # student: (cell, source, status, parts that must score 0)
-    "always_equal": ("tlu", ALWAYS_EQUAL, "graded", ["test_tlu"]),
-    "ndarray_subclass": ("tlu", SUBCLASS, "graded", ["test_tlu"]),
-    "patched_numpy": ("tlu", PATCHED, "graded", ["test_tlu"]),
-    "os_exit": ("gates", "import os\nos._exit(1)", "failed", None),
-    "infinite_loop": ("gates", "while True:\n    pass", "failed", None),
-    "floods_output": ("gates", "while True:\n    print('x' * 100000)", "failed", None),
-    "memory_bomb": ("gates", "big = np.ones(10**10)", "graded", ["test_and", "test_or", "test_not", "test_nand"]),
-    "kills_parent": ("gates", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", "failed", None),
+"""
+REPLACES_CHECKS = """
+import builtins
+check_tlu = lambda tlu: None
+builtins.AssertionError = type("NeverRaised", (Exception,), {})
+
+def tlu(X, w, b):
+    return np.zeros(len(X))
+"""
+WRONG_TLU = "def tlu(X, w, b):\n    return np.zeros(len(X))\n"
+# Looks for the course through the grader's processes and the known path, and copies the answer from there.
+READS_SOLUTIONS = """
+import glob, json, os
+found = None
+places = [COURSE] + [os.readlink(p) for p in glob.glob("/proc/*/cwd") if os.path.exists(p)]
+for p in glob.glob("/proc/*/environ"):
+    places += open(p, "rb").read().decode(errors="ignore").split("\\0")
+for place in places:
+    for path in glob.glob(os.path.join(str(place).split("=")[-1], "solutions", "01_neurons", "*.ipynb")):
+        cells = json.load(open(path))["cells"]
+        found = [c for c in cells if c["metadata"].get("nbgrader", {}).get("grade_id") == "tlu"]
+if found:
+    exec("".join(found[0]["source"]))
+else:
+""" + "    " + WRONG_TLU.replace("\n", "\n    ")
+# Writes a score into the gradebook, a file into the solutions, and over another student's notebook.
+WRITES_EVERYWHERE = """
+import os, sqlite3
+for attempt in (lambda: sqlite3.connect(DB).execute("update grade set auto_score = 99").connection.commit(),
+                lambda: open(os.path.join(COURSE, "solutions", "pwned.txt"), "w").write("x"),
+                lambda: open(OTHER, "w").write("{}"),
+                lambda: open("/tmp/left-behind-by-a-student", "w").write("x")):
+    try:
+        attempt()
+    except Exception as error:
+        print(type(error).__name__, error)
+""" + WRONG_TLU.replace("np.zeros(len(X))", "(X @ w + b >= 0).astype(float)")
+FORK_STORM = """
+import os, time
+while True:
+    if os.fork() == 0:
+        time.sleep(600)
+        os._exit(0)
+"""
+
+# student: (cell, source, status, error pattern or None, parts that must score 0, needs the jail)
+ATTACKS = {
+    "always_equal": ("tlu", ALWAYS_EQUAL, "graded", None, ["test_tlu"], False),
+    "ndarray_subclass": ("tlu", SUBCLASS, "graded", None, ["test_tlu"], False),
+    "patched_numpy": ("tlu", PATCHED, "graded", None, ["test_tlu"], False),
+    "replaces_checks": ("tlu", REPLACES_CHECKS, "graded", None, ["test_tlu"], False),
+    "os_exit": ("gates", "import os\nos._exit(1)", "failed", "kernel died", None, False),
+    "sys_exit": ("gates", "import sys\nsys.exit(3)", "graded", None, GATES, False),
+    "kills_itself": ("gates", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "failed", "kernel died",
+                     None, False),
+    "kills_its_group": ("gates", "import os, signal\nos.killpg(0, signal.SIGKILL)", "failed", "kernel died",
+                        None, False),
+    "infinite_loop": ("gates", "while True:\n    pass", "failed", "timeout", None, False),
+    "ignores_interrupts": ("gates", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                                    "while True:\n    pass", "failed", "timeout", None, False),
+    "loops_when_graded": ("tlu", "def tlu(X, w, b):\n    while True:\n        pass", "failed", "timeout", None,
+                          False),
+    "floods_output": ("gates", "while True:\n    print('x' * 100000)", "failed", "MB of output|kernel died", None,
+                      False),
+    "memory_bomb": ("gates", "big = np.ones(10**10)", "graded", None, GATES, False),
+    # in the jail the kernel's parent is the jail's init, which ignores it; outside, the grading job dies
+    "kills_parent": ("gates", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", "graded", None, GATES,
+                     True),
+    # kill(-1) reaches every process the kernel may signal but itself and init: in the jail, none
+    "kills_everyone": ("gates", "import os, signal\nos.kill(-1, signal.SIGKILL)", "graded", None, GATES, True),
+    "fork_storm": ("gates", FORK_STORM, "graded", None, GATES, True),
+    "reads_solutions": ("tlu", READS_SOLUTIONS, "graded", None, ["test_tlu"], True),
+    "writes_everywhere": ("tlu", WRITES_EVERYWHERE, "graded", None, [], True),
+}
+# student: (how the notebook or folder is damaged, status, message in error or warnings)
+DAMAGED = {
+    "tests_deleted": ("delete", "graded", "locked cell test_tlu was deleted"),
+    "test_duplicated": ("duplicate", "graded", "locked cell test_xor appears 2 times"),
+    "tests_moved": ("move", "graded", "locked cells were moved"),
+    "test_edited": ("edit", "graded", "locked cell test_tlu was edited"),
+    "points_edited": ("points", "graded", "the points of test_tlu were changed to 100"),
+    "extra_notebook": ("extra", "graded", "ignored extra files in the submission: scratch.ipynb"),
+    "wrongly_named": ("rename", "ungradable", "missing notebook neurons.ipynb; the submission holds ['Neurons.ipynb']"),
+    "no_notebook": ("remove", "ungradable", "missing notebook neurons.ipynb"),
+    "no_assignment_folder": ("nofolder", "ungradable", "no folder 01_neurons"),
+    "empty_file": ("empty", "ungradable", "empty file"),
+    "nbformat_3": ("nbformat3", "ungradable", "nbformat 3"),
+    "cells_missing": ("nocells", "ungradable", "no list of cells"),
+    "invalid_json": ("json", "ungradable", "not valid JSON"),
 }
 
 
@@ -83,10 +172,44 @@ def _notebook(cell: str | None = None, source: str | None = None) -> dict:
     return notebook
 
 
-def _write(folder: Path, student: str, notebook) -> None:
-    path = folder / student / ASSIGNMENT.name / ASSIGNMENT.notebook
-    path.parent.mkdir(parents=True)
+def _write(folder: Path, student: str, notebook, name: str | None = None) -> Path:
+    path = folder / student / ASSIGNMENT.name / (name or ASSIGNMENT.notebook)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(notebook if isinstance(notebook, str) else json.dumps(notebook))
+    return path
+
+
+def _cell_index(notebook: dict, grade_id: str) -> int:
+    return next(i for i, c in enumerate(notebook["cells"])
+                if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _damage(folder: Path, student: str, how: str) -> None:
+    nb = _notebook()
+    cells = nb["cells"]
+    if how == "delete":
+        nb["cells"] = [c for c in cells if not c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+    elif how == "duplicate":
+        cells.insert(_cell_index(nb, "test_xor"), json.loads(json.dumps(cells[_cell_index(nb, "test_xor")])))
+    elif how == "move":
+        cells.insert(0, cells.pop(_cell_index(nb, "test_separable")))
+    elif how == "edit":
+        cells[_cell_index(nb, "test_tlu")]["source"] = "print('all tests passed')"
+    elif how == "points":
+        cells[_cell_index(nb, "test_tlu")]["metadata"]["nbgrader"]["points"] = 100
+    elif how == "extra":
+        _write(folder, student, nb, "scratch.ipynb")
+    if how in ("delete", "duplicate", "move", "edit", "points", "extra"):
+        _write(folder, student, nb)
+    elif how == "rename":
+        _write(folder, student, nb, "Neurons.ipynb")
+    elif how == "remove":
+        (folder / student / ASSIGNMENT.name).mkdir(parents=True)
+    elif how == "nofolder":
+        (folder / student / "02_logistic").mkdir(parents=True)
+    else:
+        _write(folder, student, {"empty": "", "nbformat3": '{"nbformat": 3, "cells": []}',
+                                 "nocells": '{"nbformat": 4}', "json": '{"cells": ['}[how])
 
 
 def _grade(folder: Path, db: Path, *extra: str, report: Path | None = None, **popen):
@@ -94,7 +217,24 @@ def _grade(folder: Path, db: Path, *extra: str, report: Path | None = None, **po
             "--db", str(db), "--workers", "2", "--timeout", "10", *extra]
     if report:
         args += ["--report", str(report)]
-    return subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=folder.parent, **popen)
+    return subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=folder.parent, **popen)
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+
+
+def _sandbox_processes() -> list[int]:
+    """Processes of sandbox users still alive (there must be none once a run ends)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid >= sandbox.UID_BASE:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -102,77 +242,107 @@ def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
     folder, db, report = root / "submitted", root / "gradebook.db", root / "report.json"
     _write(folder, "honest", _notebook())
-    _write(folder, "release", course.read_notebook(ASSIGNMENT.release()))
-    _write(folder, "invalid_json", '{"cells": [')
-    for student, (cell, source, _, _) in ATTACKS.items():
-        _write(folder, student, _notebook(cell, source))
+    other = _write(folder, "release", course.read_notebook(ASSIGNMENT.release()))
+    for student, (cell, source, *_, jail_only) in ATTACKS.items():
+        if JAIL or not jail_only:
+            source = source.replace("COURSE", repr(str(course.ROOT))).replace("DB", repr(str(db)))
+            _write(folder, student, _notebook(cell, source.replace("OTHER", repr(str(other)))))
+    for student, (how, *_) in DAMAGED.items():
+        _damage(folder, student, how)
+    before = {"course": {d: _digest(course.ROOT / d) for d in ("solutions", "autograder", "exercises")},
+              "submissions": _digest(folder)}
     run = _grade(folder, db, report=report)
     assert run.returncode == 0, run.stderr[-3000:]
     results = {r["student"]: r for r in json.loads(report.read_text())["results"]}
-    return root, folder, db, report, results, run
+    after = {"course": {d: _digest(course.ROOT / d) for d in ("solutions", "autograder", "exercises")},
+             "submissions": _digest(folder)}
+    return root, folder, db, report, results, run, before, after
 
 
 def test_honest_and_release(graded):
     results = graded[4]
     assert results["honest"]["status"] == "graded" and results["honest"]["score"] == FULL
-    assert results["honest"]["max_score"] == FULL
+    assert results["honest"]["max_score"] == FULL and results["honest"]["warnings"] == []
     assert all(p["score"] == p["max_score"] for p in results["honest"]["parts"])
     assert results["release"]["status"] == "graded" and results["release"]["score"] == 0
     assert "not written yet" in results["release"]["parts"][0]["message"]
 
 
-def test_invalid_json_is_ungradable(graded):
-    result = graded[4]["invalid_json"]
-    assert result["status"] == "ungradable" and result["score"] == 0
-    assert "not valid JSON" in result["error"]
+def _attack(student):
+    *_, jail_only = ATTACKS[student]
+    marks = [pytest.mark.skipif(not JAIL, reason=f"needs the jail, which this host cannot build: {WHY_NO_JAIL}")]
+    return pytest.param(student, marks=marks if jail_only else [])
 
 
-@pytest.mark.parametrize("student, expected", [("os_exit", "kernel died"), ("infinite_loop", "timeout"),
-                                               ("kills_parent", "grading process ended"),
-                                               ("floods_output", "MB of output|kernel died")])
-def test_kernel_faults_fail_that_submission_alone(graded, student, expected):
-    """A flood of output is stopped by the output cap, or earlier by the kernel's memory limit when its
-    own output buffer outgrows it (which comes first depends on how fast the grader drains it)."""
+@pytest.mark.parametrize("student", [_attack(s) for s in ATTACKS])
+def test_each_attack_gets_its_exact_status_and_costs_only_its_parts(graded, student):
+    cell, _, status, error, zero, _ = ATTACKS[student]
     result = graded[4][student]
-    assert result["status"] == "failed" and result["score"] == 0
-    assert re.search(expected, result["error"]), result["error"]
+    assert result["status"] == status, result
+    assert result["score"] <= FULL
+    if status == "failed":
+        assert result["score"] == 0 and re.search(error, result["error"]), result["error"]
+    else:
+        parts = {p["id"]: p for p in result["parts"]}
+        lost = [gid for gid, p in parts.items() if p["score"] < p["max_score"]]
+        assert lost == zero, {gid: parts[gid]["message"] for gid in lost}
+        assert all(parts[gid]["score"] == 0 and parts[gid]["message"] for gid in zero)
     assert graded[4]["honest"]["score"] == FULL  # graded in the same run, beside it
 
 
-@pytest.mark.parametrize("student", ["always_equal", "ndarray_subclass", "patched_numpy"])
-def test_cheats_earn_nothing(graded, student):
+@pytest.mark.parametrize("student", list(DAMAGED))
+def test_damaged_notebooks_get_a_clear_status(graded, student):
+    _, status, message = DAMAGED[student]
     result = graded[4][student]
-    parts = {p["id"]: p for p in result["parts"]}
-    assert result["status"] == "graded"
-    assert parts["test_tlu"]["score"] == 0 and parts["test_tlu"]["message"]
-    # everything else in these notebooks is the honest solution: the points lost are exactly the cheat's
-    assert result["score"] == FULL - parts["test_tlu"]["max_score"]
+    assert result["status"] == status
+    if status == "graded":  # the locked cells come from the instructor's copy: nothing to gain, nothing lost
+        assert result["score"] == FULL and any(message in w for w in result["warnings"]), result["warnings"]
+    else:
+        assert result["score"] == 0 and message in result["error"]
 
 
-def test_memory_bomb_costs_its_own_parts(graded):
-    result = graded[4]["memory_bomb"]
-    parts = {p["id"]: p for p in result["parts"]}
-    assert result["status"] == "graded"
-    assert [gid for gid, p in parts.items() if p["score"] == 0] == ATTACKS["memory_bomb"][3]
-    assert "GATES must be a dict" in parts["test_and"]["message"]
+def test_nothing_outside_the_sandbox_changed(graded):
+    root, folder, db, report, results, run, before, after = graded
+    assert after["course"] == before["course"]  # solutions, hidden tests, releases
+    assert after["submissions"] == before["submissions"]  # no student wrote over another's notebook
+    assert not (course.ROOT / "solutions" / "pwned.txt").exists()
+    assert not Path("/tmp/left-behind-by-a-student").exists()
+    assert _sandbox_processes() == []  # the fork storm went with its jail
+    assert not list(folder.rglob(".grader-*"))  # no exchange file left behind
+    with Gradebook(url_of(str(db)), course_id="nnref") as gb:
+        for student, result in results.items():
+            submitted = gb.find_submission("01_neurons", student)
+            assert submitted.score == result["score"] <= FULL
+            assert {g.name: g.auto_score for g in submitted.notebooks[0].grades} == \
+                {p["id"]: p["score"] for p in result["parts"]}
 
 
 def test_report_csv_and_gradebook(graded):
-    root, folder, db, report, results, run = graded
+    root, folder, db, report, results, run, *_ = graded
     data = json.loads(report.read_text())
     assert data["assignment"] == "01_neurons"
-    assert set(results) == {"honest", "release", "invalid_json", *ATTACKS}
+    assert set(results) == {"honest", "release", *DAMAGED, *(s for s in ATTACKS if JAIL or not ATTACKS[s][5])}
     for r in data["results"]:
-        assert set(r) == {"student", "status", "score", "max_score", "parts", "error"}
+        assert set(r) == {"student", "status", "score", "max_score", "parts", "error", "warnings"}
     rows = report.with_suffix(".csv").read_text().splitlines()
     assert rows[0].startswith("student,status,score,max_score,test_tlu")
     assert any(row.startswith("honest,graded,14.0,14.0") for row in rows)
-    with Gradebook(url_of(str(db)), course_id="nnref") as gb:
-        for student, result in results.items():
-            assert gb.find_submission("01_neurons", student).score == result["score"]
     assert "sandbox: " in run.stderr  # the protections in force, and any missing, said once at start
     assert run.stderr.count("sandbox: ") == 1 + run.stderr.count("MISSING protection")
-    assert not list(folder.rglob(".grader-*"))  # no exchange file left behind
+    if JAIL:
+        assert "MISSING" not in run.stderr
+
+
+def test_feedback_for_every_student(graded):
+    root, folder, db, report, results, *_ = graded
+    for student, result in results.items():
+        page = root / "feedback" / student / "01_neurons" / "neurons.html"
+        text = page.read_text()
+        assert result["status"] in text and f"{result['score']:g}" in text
+        notebook = root / "autograded" / student / "01_neurons" / "neurons.ipynb"
+        assert notebook.exists() == (result["status"] != "ungradable")
+    honest = (root / "feedback" / "honest" / "01_neurons" / "neurons.html").read_text()
+    assert "BEGIN HIDDEN TESTS" not in honest and "test_tlu" in honest
 
 
 def _journal(db: Path) -> dict:

@@ -17,8 +17,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .. import course
+from . import feedback_html, report, sandbox
 from . import job as jobs
-from . import report, sandbox
 from .gradebook import Book
 
 
@@ -34,6 +34,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=float, default=120.0, help="wall seconds per notebook (default 120)")
     g.add_argument("--memory", type=int, default=2048, help="MB of address space per kernel (default 2048)")
     g.add_argument("--force", action="store_true", help="regrade submissions already in the gradebook")
+    g.add_argument("--feedback", type=Path, help="feedback HTML goes to FEEDBACK/<student>/<assignment>/ and the "
+                   "graded notebooks beside it in autograded/ (default: beside the submissions folder, as "
+                   "nbgrader lays out a course)")
     return p
 
 
@@ -73,6 +76,28 @@ def _failure(job: dict, message: str) -> dict:
     return jobs._result(job, table, jobs.FAILED, message)
 
 
+def save_feedback(result: dict, assignment, feedback: Path) -> None:
+    """The graded notebook (``autograded/``) and its feedback page (``feedback/``) of one result.
+
+    Written before the gradebook row, each file by an atomic rename: a run
+    killed in between leaves the submission ungraded and a rerun rewrites
+    both, so a recorded grade always has its feedback.
+    """
+    notebook = result.pop("notebook", None)
+    student, stem = result["student"], Path(assignment.notebook).stem
+    if notebook is not None:
+        graded = feedback.parent / "autograded" / student / assignment.name / assignment.notebook
+        graded.parent.mkdir(parents=True, exist_ok=True)
+        partial = graded.with_name(graded.name + ".partial")
+        partial.write_text(json.dumps(notebook))
+        os.replace(partial, graded)
+    page = feedback / student / assignment.name / f"{stem}.html"
+    partial = page.parent / ".partial" / page.name
+    feedback_html.write(notebook, result, partial, assignment.name)
+    os.replace(partial, page)
+    partial.parent.rmdir()
+
+
 def grade(args) -> int:
     assignment = course.get(args.assignment)
     table = importlib.import_module(assignment.tests_module).PARTS
@@ -82,6 +107,7 @@ def grade(args) -> int:
     print("sandbox: " + "; ".join(active), file=sys.stderr)
     for item in missing:
         print(f"sandbox: MISSING protection: {item}", file=sys.stderr)
+    feedback = args.feedback or args.submissions.resolve().parent / "feedback"
     book = Book(args.db, assignment.name, assignment.notebook, table)
     try:
         done = {} if args.force else book.finished()
@@ -95,6 +121,7 @@ def grade(args) -> int:
             futures = {pool.submit(run_one, job, budget): job for job in todo}
             for future in as_completed(futures):
                 result = future.result()
+                save_feedback(result, assignment, feedback)
                 book.record(result)
                 results.append(result)
                 bar.set_postfix_str(f"{result['student']}: {result['status']} {result['score']:g}/"
@@ -103,6 +130,7 @@ def grade(args) -> int:
         if args.report:
             table_path = report.write(args.report, assignment.name, results)
             print(f"report: {args.report} and {table_path}", file=sys.stderr)
+        print(f"feedback: {feedback}/<student>/{assignment.name}/", file=sys.stderr)
         print(report.summary([r for r in results if r["student"] not in done], len(results) - len(todo)))
         return 0
     finally:

@@ -12,8 +12,10 @@ machines unchanged: it needs nothing but the job and the course files.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import importlib
 import json
+import os
 import shutil
 import signal
 import sys
@@ -26,6 +28,7 @@ from . import runner, sandbox
 
 GRADED, FAILED, UNGRADABLE = "graded", "failed", "ungradable"
 PR_SET_PDEATHSIG = 1
+_PRIVATE_MOUNTS = False  # set by main(): this process has a mount namespace of its own
 
 
 def make_job(assignment: str, student: str, folder: Path, limits: sandbox.Limits) -> dict:
@@ -65,6 +68,54 @@ def load_submission(folder: Path, notebook_name: str) -> dict:
     return data
 
 
+def _source_text(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if type(source) is list else str(source)
+
+
+def tampering(student: dict, release: dict, folder: Path | None = None, notebook_name: str = "") -> list[str]:
+    """What the student changed that the grader ignores, said plainly for the report.
+
+    Locked cells (tests, given code) are always taken from the instructor's
+    copy and test cells never run in the sandbox, so deleting, duplicating,
+    moving or editing them, or editing their points, changes no score; the
+    report says it happened so that an instructor can follow up.
+    """
+    notes, locked = [], {}
+    for cell in release["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("locked"):
+            locked[meta["grade_id"]] = cell
+    seen = []
+    for cell in student["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        gid = meta.get("grade_id") if type(meta) is dict else None
+        if gid in locked:
+            seen.append(gid)
+            original = locked[gid]
+            if _source_text(cell) != _source_text(original):
+                notes.append(f"locked cell {gid} was edited; the instructor's version was used")
+            points = original["metadata"]["nbgrader"].get("points")
+            if points is not None and meta.get("points") != points:
+                notes.append(f"the points of {gid} were changed to {meta.get('points')!r}; they are {points:g}")
+    for gid in locked:
+        count = seen.count(gid)
+        if count == 0:
+            notes.append(f"locked cell {gid} was deleted; it was graded from the instructor's copy")
+        elif count > 1:
+            notes.append(f"locked cell {gid} appears {count} times; it was graded once")
+    order = [gid for gid in dict.fromkeys(seen)]
+    if order != [gid for gid in locked if gid in order]:
+        notes.append("locked cells were moved; they were graded in the instructor's order")
+    if folder is not None:  # nbgrader's own timestamp.txt and hidden files (checkpoints) are expected
+        extra = sorted(p.name for p in folder.iterdir()
+                       if p.name not in (notebook_name, "timestamp.txt") and not p.name.startswith("."))
+        if extra:
+            notes.append(f"ignored extra files in the submission: {', '.join(extra[:10])}"
+                         + (f" and {len(extra) - 10} more" if len(extra) > 10 else ""))
+    return notes
+
+
 def grade(job: dict) -> dict:
     """Grade one submission; never raises (a failure of the grader itself is a "failed" result)."""
     assignment = course.get(job["assignment"])
@@ -74,7 +125,12 @@ def grade(job: dict) -> dict:
     except ValueError as error:
         return _result(job, parts_table, UNGRADABLE, str(error))
     try:
-        return _grade_notebook(job, assignment, parts_table, student_nb)
+        notes = tampering(student_nb, json.loads(assignment.release().read_text()), Path(job["folder"]),
+                          assignment.notebook)
+        result = _grade_notebook(job, assignment, parts_table, student_nb)
+        if notes:
+            result["warnings"] = notes
+        return result
     except Exception as error:  # the grader's own failure must not stop the others
         return _result(job, parts_table, FAILED, f"internal error of the grader: {type(error).__name__}: {error}\n"
                        + traceback.format_exc(limit=3))
@@ -85,9 +141,15 @@ def _grade_notebook(job, assignment, parts_table, student_nb) -> dict:
     arguments = runner.test_arguments(source)
     limits = sandbox.Limits(**job["limits"])
     work = Path(tempfile.mkdtemp(prefix="nnref-grade-"))
+    mounted = _PRIVATE_MOUNTS and sandbox.jail_available()[0]
+    if mounted:
+        # the kernel's user is unique while this job lives; its files vanish with the job's tmpfs
+        limits = dataclasses.replace(limits, uid=sandbox.UID_BASE + os.getpid())
+        sandbox._mount("tmpfs", work, "tmpfs", sandbox.MS_NOSUID | sandbox.MS_NODEV,
+                       f"size={limits.disk_mb}m,mode=0711")
     try:
         scratch = work / "scratch"
-        scratch.mkdir()
+        scratch.mkdir(mode=0o700)
         (scratch / assignment.notebook).write_text(json.dumps(student_nb))
         session = runner.Session(scratch, limits)
         parts = []
@@ -97,12 +159,17 @@ def _grade_notebook(job, assignment, parts_table, student_nb) -> dict:
                 for gid, part in parts_table.items():
                     parts.append(_score_part(session, gid, part, arguments))
             except runner.KernelFailure as failure:
-                return _result(job, parts_table, FAILED, str(failure))
+                result = _result(job, parts_table, FAILED, str(failure))
+                result["notebook"] = runner.autograded(student_nb, source, session.outputs)
+                return result
         result = _result(job, parts_table, GRADED, parts=parts)
+        result["notebook"] = runner.autograded(student_nb, source, session.outputs)
         if session.errors:
             result["notebook_errors"] = session.errors[:20]
         return result
     finally:
+        if mounted:
+            sandbox.umount(work)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -132,7 +199,22 @@ def _die_with_parent() -> None:
         pass
 
 
+def _private_mounts() -> bool:
+    """As root: a mount namespace of this job's own, so that its tmpfs scratch space is invisible to
+    the host and vanishes with the job however it ends (must run while the process has one thread)."""
+    if os.getuid() != 0:
+        return False
+    try:
+        sandbox._unshare(sandbox.CLONE_NEWNS)
+        sandbox._mount(None, "/", None, sandbox.MS_REC | sandbox.MS_PRIVATE)
+    except OSError:
+        return False
+    return True
+
+
 def main(argv: list[str]) -> None:
+    global _PRIVATE_MOUNTS
+    _PRIVATE_MOUNTS = _private_mounts()
     _die_with_parent()
     job = json.loads(Path(argv[0]).read_text())
     result = grade(job)

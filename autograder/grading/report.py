@@ -6,14 +6,18 @@ JSON::
      "results": [{"student": "alice", "status": "graded" | "failed" | "ungradable",
                   "score": 12.0, "max_score": 14.0,
                   "parts": [{"id": "test_tlu", "score": 2.0, "max_score": 2.0, "message": ""}],
-                  "error": null}]}
+                  "error": null, "warnings": []}]}
 
 ``status``: ``graded`` when the notebook ran and every part was checked
 (a part's ``message`` says why it lost points); ``failed`` when the kernel
 died, ran past a time limit or printed too much (``error`` says which; the
 score is 0); ``ungradable`` when the submission is not a notebook that can
-be run (missing, empty, invalid JSON, nbformat 3 ...).  The CSV has one row
-per student: student, status, score, max_score, then one column per part.
+be run (missing, empty, invalid JSON, nbformat 3 ...).  ``warnings`` lists
+what the student changed that the grader ignored (locked or test cells
+edited, deleted, duplicated or moved, points edited, extra files): the score
+never depends on those cells, since they are taken from the instructor's
+copy.  The CSV has one row per student: student, status, score, max_score,
+then one column per part.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import csv
 import json
 from pathlib import Path
 
-KEYS = ("student", "status", "score", "max_score", "parts", "error")
+KEYS = ("student", "status", "score", "max_score", "parts", "error", "warnings")
 
 
 def write(path: Path, assignment: str, results: list[dict]) -> Path:
@@ -30,7 +34,8 @@ def write(path: Path, assignment: str, results: list[dict]) -> Path:
     results = sorted(results, key=lambda r: r["student"])
     path = Path(path)
     path.write_text(json.dumps({"assignment": assignment,
-                                "results": [{k: r.get(k) for k in KEYS} for r in results]}, indent=1))
+                                "results": [{**{k: r.get(k) for k in KEYS}, "warnings": r.get("warnings", [])}
+                                            for r in results]}, indent=1))
     table = path.with_suffix(".csv")
     part_ids = list(dict.fromkeys(p["id"] for r in results for p in r["parts"]))
     with table.open("w", newline="") as f:

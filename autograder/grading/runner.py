@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import socket
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -35,10 +38,20 @@ class KernelFailure(Exception):
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """Starts the kernel through the sandbox launcher."""
+    """Starts the kernel through the sandbox launcher, as the sandbox's user when it has one."""
+
+    sandbox_limits: sandbox.Limits
+    sandbox_scratch: Path
+    sandbox_ipc: Path
 
     def format_kernel_cmd(self, extra_arguments=None):
-        return sandbox.launcher_command(self.sandbox_limits) + super().format_kernel_cmd(extra_arguments)
+        return (sandbox.launcher_command(self.sandbox_limits, self.sandbox_scratch, self.sandbox_ipc)
+                + super().format_kernel_cmd(extra_arguments))
+
+    def write_connection_file(self, **kwargs):
+        super().write_connection_file(**kwargs)
+        if self.sandbox_limits.uid is not None:  # the kernel's user must read its keys and ports
+            os.chown(self.connection_file, self.sandbox_limits.uid, self.sandbox_limits.uid)
 
 
 class CappedClient(NotebookClient):
@@ -70,12 +83,13 @@ def test_arguments(source: dict) -> dict[str, str]:
     return out
 
 
-def cells_to_run(student: dict, source: dict) -> list:
-    """The student's code cells, with locked cells from the source and test cells left out."""
+def cells_to_run(student: dict, source: dict) -> list[tuple[int, dict]]:
+    """``(index in the student's notebook, cell)`` for each code cell to run: the student's code cells,
+    with locked cells taken from the source and test cells left out."""
     locked = {c["metadata"]["nbgrader"]["grade_id"]: c for c in source["cells"]
               if c.get("metadata", {}).get("nbgrader", {}).get("locked")}
     cells = []
-    for cell in student["cells"]:
+    for index, cell in enumerate(student["cells"]):
         if cell.get("cell_type") != "code":
             continue
         meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -87,9 +101,26 @@ def cells_to_run(student: dict, source: dict) -> list:
             cell = original
         elif isinstance(meta, dict) and meta.get("grade") and not meta.get("solution"):
             continue  # a test cell the source does not know (added or renamed): not run
-        cells.append(nbformat.v4.new_code_cell("".join(cell["source"]) if isinstance(cell["source"], list)
-                                               else str(cell["source"])))
+        cells.append((index, nbformat.v4.new_code_cell("".join(cell["source"]) if isinstance(cell["source"], list)
+                                                       else str(cell["source"]))))
     return cells
+
+
+def autograded(student: dict, source: dict, outputs: dict[int, list]) -> dict:
+    """The student's notebook as graded: locked cells from the source (test cells with their hidden
+    tests, for the feedback page to hide), and the outputs each code cell produced in the sandbox."""
+    locked = {c["metadata"]["nbgrader"]["grade_id"]: c for c in source["cells"]
+              if c.get("metadata", {}).get("nbgrader", {}).get("locked")}
+    cells = []
+    for index, cell in enumerate(student["cells"]):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        cell = dict(locked.get(grade_id, cell))
+        cell["source"] = "".join(cell["source"]) if isinstance(cell.get("source"), list) else str(cell["source"])
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = outputs.get(index, []), None
+        cells.append(cell)
+    return {"cells": cells, "metadata": source.get("metadata", {}), "nbformat": 4, "nbformat_minor": 5}
 
 
 class Session:
@@ -98,15 +129,24 @@ class Session:
     def __init__(self, scratch: Path, limits: sandbox.Limits):
         self.scratch, self.limits = scratch, limits
         ipc = scratch.parent / "ipc"
-        ipc.mkdir(exist_ok=True)
-        self.km = SandboxedKernelManager(transport="ipc", ip=str(ipc / "kernel"))
-        self.km.sandbox_limits = limits
+        ipc.mkdir(mode=0o700, exist_ok=True)
+        self._own(scratch)
+        self._own(ipc)
+        self.km = SandboxedKernelManager(transport="ipc", ip=str(ipc / "kernel"),
+                                         connection_file=str(ipc / "kernel.json"))
+        self.km.sandbox_limits, self.km.sandbox_scratch, self.km.sandbox_ipc = limits, scratch, ipc
         self.nb = nbformat.v4.new_notebook()
         self.client = CappedClient(self.nb, km=self.km, timeout=limits.cell_timeout_s, allow_errors=True,
                                    resources={"metadata": {"path": str(scratch)}})
         self.client.output_cap = int(limits.output_mb * 1024 * 1024)
         self.deadline = self.calls_deadline = None
         self.errors: list[str] = []
+        self.outputs: dict[int, list] = {}
+
+    def _own(self, path: Path) -> None:
+        """Give ``path`` to the sandbox's user (the kernel writes its answers and sockets there)."""
+        if self.limits.uid is not None:
+            os.chown(path, self.limits.uid, self.limits.uid)
 
     def _execute(self, source: str, timeout: float) -> dict:
         cell = nbformat.v4.new_code_cell(source)
@@ -124,14 +164,18 @@ class Session:
             raise KernelFailure(f"the notebook printed more than {self.limits.output_mb:g} MB of output")
         return cell
 
-    def run_notebook(self, cells: list) -> None:
+    def run_notebook(self, cells: list[tuple[int, dict]]) -> None:
+        """Run the cells in order; ``self.outputs[index]`` keeps each one's outputs, also when one fails."""
         self.deadline = time.monotonic() + self.limits.notebook_timeout_s
-        for cell in cells:
+        for index, cell in cells:
             left = self.deadline - time.monotonic()
             if left <= 0:
                 raise KernelFailure(f"timeout: the notebook ran longer than {self.limits.notebook_timeout_s:g} s")
             timeout = min(self.limits.cell_timeout_s, left)
-            done = self._execute(cell.source, timeout)
+            try:
+                done = self._execute(cell.source, timeout)
+            finally:  # what the cell printed before it failed is feedback too
+                self.outputs[index] = self.nb.cells[-1].outputs
             if time.monotonic() >= self.deadline:
                 raise KernelFailure(f"timeout: the notebook ran longer than {self.limits.notebook_timeout_s:g} s")
             for out in done.outputs:
@@ -139,9 +183,13 @@ class Session:
                     self.errors.append(f"{out.get('ename')}: {str(out.get('evalue'))[:300]}")
 
     def request(self, kind: str, name: str, args=()) -> dict:
-        nonce = uuid.uuid4().hex
+        nonce = uuid.uuid4().hex[:16]
         ask, answer = self.scratch / f".grader-{nonce}-in.json", self.scratch / f".grader-{nonce}-out.json"
-        ask.write_text(json.dumps({"kind": kind, "name": name, "args": [wire.encode(a) for a in args]}))
+        functions: list = []
+        encoded = [wire.encode(a, callbacks=functions) for a in args]
+        channel = self.scratch / f".grader-{nonce}.sock"
+        ask.write_text(json.dumps({"kind": kind, "name": name, "args": encoded, "socket": str(channel)}))
+        self._own(ask)
         source = wire.KERNEL_HELPER + f"\n__grader_exchange({str(ask)!r}, {str(answer)!r})\ndel __grader_exchange\n"
         if self.calls_deadline is None:  # the student's functions get as long again as the notebook had
             self.calls_deadline = time.monotonic() + self.limits.notebook_timeout_s
@@ -149,7 +197,12 @@ class Session:
         if left <= 0:
             raise KernelFailure(f"timeout: the student's functions ran longer than "
                                 f"{self.limits.notebook_timeout_s:g} s in all while being graded")
-        self._execute(source, min(self.limits.cell_timeout_s, left))
+        callbacks = Callbacks(functions, channel, self.limits.uid) if functions else None
+        try:
+            self._execute(source, min(self.limits.cell_timeout_s, left))
+        finally:
+            if callbacks:
+                callbacks.close()
         try:
             if not answer.exists():
                 return {"error": "the kernel gave no answer"}
@@ -162,6 +215,68 @@ class Session:
             for path in (ask, answer):
                 path.unlink(missing_ok=True)
         return reply if type(reply) is dict else {"error": "the kernel's answer is not an object"}
+
+
+class Callbacks:
+    """Runs the grader's functions for a student's code that calls them during one request.
+
+    A Unix socket in the scratch directory, served by a thread of the grader
+    while the kernel executes the request: each line is ``{"callback": i,
+    "args": [...]}`` from the kernel's proxy, decoded as untrusted data; the
+    grader's function ``i`` runs here and its result goes back as data.
+    """
+
+    LINE_CAP = 64 * 1024 * 1024
+
+    def __init__(self, functions: list, path: Path, owner: int | None = None):
+        self.functions, self.path = functions, path
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(path))
+        if owner is not None:
+            os.chown(path, owner, owner)
+        self.server.listen(4)
+        self.server.settimeout(0.1)
+        self.stop = threading.Event()
+        self.connection: socket.socket | None = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connection = conn
+            with conn, conn.makefile("rwb") as stream:
+                conn.settimeout(None)
+                for line in iter(lambda: stream.readline(self.LINE_CAP), b""):
+                    stream.write(json.dumps(self._answer(line)).encode() + b"\n")
+                    stream.flush()
+
+    def _answer(self, line: bytes) -> dict:
+        try:
+            ask = wire.loads(line.decode())
+            index = ask.get("callback") if type(ask) is dict else None
+            if type(index) is not int or not 0 <= index < len(self.functions) or type(ask.get("args")) is not list:
+                return {"error": "malformed call of a grader function"}
+            result = self.functions[index](*[wire.decode(a) for a in ask["args"]])
+            return {"ok": wire.encode(result)}
+        except Exception as error:  # the grader's function refused the student's arguments
+            return {"error": str(error)[:2000]}
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.close()
+        if self.connection is not None:  # a kernel that kept the channel open must not hold the grader
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.thread.join(timeout=5)
+        self.path.unlink(missing_ok=True)
 
 
 class RemoteFunction:

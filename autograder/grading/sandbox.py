@@ -1,12 +1,30 @@
-"""The sandbox a student kernel runs in: a scratch directory, resource limits, no network.
+"""The sandbox a student kernel runs in.
 
 The kernel is started through this module as a launcher::
 
-    python -m autograder.grading.sandbox LIMITS_JSON -- python -m ipykernel_launcher -f CONNECTION_FILE
+    python -m autograder.grading.sandbox SPEC_JSON -- python -m ipykernel_launcher -f CONNECTION_FILE
 
-which applies the limits to itself (``resource.setrlimit``), leaves the
-network namespace when it can, then ``exec``s the kernel.  The launcher
-uses the standard library only and runs before any student code.
+It uses the standard library only and runs before any student code.  As
+root (CI, a grading server) it builds a jail with Linux namespaces:
+
+* new mount, PID, network, IPC and UTS namespaces; inside them a fresh root
+  (a small tmpfs) that holds, read-only, only what Python and NumPy need
+  (``/usr``, the Python installation, the virtual environment, a few files of
+  ``/etc``, a handful of ``/dev`` nodes), a fresh ``/proc`` that shows the
+  jail's processes alone, a size-limited ``/tmp``, and read-write only the
+  submission's scratch directory and the kernel's socket directory.  The
+  course (solutions, hidden tests, the gradebook) and other students' work do
+  not exist in there;
+* the kernel runs as an unprivileged user of its own (a user id no other
+  process has, so ``RLIMIT_NPROC`` counts its processes alone and it can
+  signal nothing outside), with no capabilities and ``no_new_privs``;
+* the launcher forks a small init (PID 1 of the jail) that starts the kernel
+  and reaps; when the kernel ends, or the launcher is killed, the init dies
+  and the kernel takes every process left in the jail with it.
+
+Everywhere, the kernel gets resource limits (``setrlimit``), its own
+session, and an environment with nothing of the grader's.  What the host
+cannot provide is reported by :func:`protections`, once, at start.
 """
 
 from __future__ import annotations
@@ -15,11 +33,25 @@ import ctypes
 import json
 import os
 import resource
+import signal
 import sys
+import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
-CLONE_NEWNET = 0x40000000
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 MB = 1024 * 1024
+UID_BASE = 200_000  # sandbox users: UID_BASE + the grading job's PID, unique while the job lives
+
+# What a Python kernel with NumPy reads from the host, bound read-only into the jail.
+SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/libx32", "/sbin")
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "localtime",
+             "host.conf", "hosts")
+DEV_NODES = ("null", "zero", "full", "random", "urandom")
 
 
 @dataclass(frozen=True)
@@ -30,17 +62,121 @@ class Limits:
     cpu_s: int = 120  # CPU seconds of the kernel
     cell_timeout_s: float = 30.0  # wall time of one cell or one grader call
     notebook_timeout_s: float = 120.0  # wall time of the whole notebook
-    file_mb: int = 64  # largest file the kernel may write
-    processes: int = 64  # processes and threads beyond those the user already runs
+    file_mb: int = 64  # largest file the kernel may write, and the size of its /tmp
+    disk_mb: int = 256  # the grading job's whole scratch space (a tmpfs, as root)
+    processes: int = 64  # processes and threads of the kernel's user
     open_files: int = 256
     output_mb: float = 8.0  # notebook output kept before the run is stopped
+    uid: int | None = None  # the kernel's own user id (as root); None: run as the grader's user
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the launcher needs besides the limits: where the jail's writable places are."""
+
+    limits: dict
+    scratch: str
+    ipc: str
 
 
 def minimal_env(home: str) -> dict:
     """An environment with nothing of the grader's: a minimal PATH, HOME in the scratch directory."""
     return {"PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8",
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "PYTHONNOUSERSITE": "1", "MPLBACKEND": "Agg"}
+            "PYTHONNOUSERSITE": "1", "MPLBACKEND": "Agg", "MPLCONFIGDIR": os.path.join(home, ".matplotlib")}
+
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _mount(source, target, fstype, flags, data=None) -> None:
+    enc = lambda s: None if s is None else str(s).encode()  # noqa: E731
+    _check(_libc().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+           f"mount {source} on {target}")
+
+
+def umount(target) -> None:
+    """Detach the mount at ``target`` (its files go with it when it is a tmpfs)."""
+    _check(_libc().umount2(str(target).encode(), 2), f"umount {target}")  # 2 = MNT_DETACH
+
+
+def _unshare(flags: int) -> None:
+    _check(_libc().unshare(flags), "unshare")
+
+
+def _prctl(option: int, value: int) -> None:
+    _libc().prctl(option, value, 0, 0, 0)
+
+
+def jail_available() -> tuple[bool, str]:
+    """Can this host build the jail?  (True, "") or (False, why not), probed in a throwaway child."""
+    if os.getuid() != 0:
+        return False, "needs root for namespaces"
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            _unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
+            _mount(None, "/", None, MS_REC | MS_PRIVATE)
+            _mount("tmpfs", "/mnt", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+            os.write(write, b"ok")
+        except Exception as error:  # noqa: BLE001 - reported to the parent
+            os.write(write, str(error).encode()[:200])
+        os._exit(0)
+    os.close(write)
+    answer = os.read(read, 256).decode(errors="replace")
+    os.close(read)
+    os.waitpid(pid, 0)
+    return (True, "") if answer == "ok" else (False, answer or "the probe died")
+
+
+def protections() -> tuple[list[str], list[str]]:
+    """(active, missing) protections on this host, for the message printed once at start."""
+    active = ["scratch directory per submission", "memory (RLIMIT_AS)", "CPU time (RLIMIT_CPU)",
+              "file size (RLIMIT_FSIZE)", "open files (RLIMIT_NOFILE)", "wall time per cell and per notebook",
+              "output size", "minimal environment", "own session and process group",
+              "scoring outside the student process on plain data"]
+    missing = []
+    jail, why = jail_available()
+    if jail:
+        active += ["own user id without capabilities or new privileges",
+                   "number of processes (RLIMIT_NPROC of that user)",
+                   "no read access to the course, gradebook or other submissions (mount namespace and a "
+                   "fresh read-only root)", "no write access outliving the run (tmpfs scratch and /tmp)",
+                   "network off (network namespace)", "processes and signals confined (PID namespace)"]
+    else:
+        missing += [f"read isolation: the kernel runs as the grader's user and can read the course files, "
+                    f"though scores never come from it ({why})",
+                    f"network (no network namespace: {why})",
+                    f"a user of its own and a process count limit for it ({why})",
+                    f"a PID namespace: the kernel can signal the grader's processes ({why})"]
+        if os.getuid() != 0:
+            active.append("number of processes (RLIMIT_NPROC, shared with the grader's user)")
+    return active, missing
+
+
+def _limit(kind, value) -> None:
+    soft, hard = resource.getrlimit(kind)
+    value = int(value) if hard == resource.RLIM_INFINITY else min(int(value), hard)
+    resource.setrlimit(kind, (value, value))
+
+
+def apply_limits(limits: Limits, processes: int) -> None:
+    """The resource limits of the kernel (set in the process that is about to exec it)."""
+    _limit(resource.RLIMIT_AS, limits.memory_mb * MB)
+    _limit(resource.RLIMIT_CPU, limits.cpu_s)
+    _limit(resource.RLIMIT_FSIZE, limits.file_mb * MB)
+    _limit(resource.RLIMIT_NOFILE, limits.open_files)
+    _limit(resource.RLIMIT_CORE, 0)
+    _limit(resource.RLIMIT_NPROC, processes)
 
 
 def _user_tasks() -> int:
@@ -56,72 +192,133 @@ def _user_tasks() -> int:
     return count
 
 
-def _unshare_network() -> bool:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.unshare(CLONE_NEWNET) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def protections() -> tuple[list[str], list[str]]:
-    """(active, missing) protections on this host, for the message printed once at start."""
-    active = ["scratch directory per submission", "memory (RLIMIT_AS)", "CPU time (RLIMIT_CPU)",
-              "file size (RLIMIT_FSIZE)", "open files (RLIMIT_NOFILE)", "wall time per cell and per notebook",
-              "output size", "minimal environment", "scoring outside the student process on plain data"]
-    missing = []
-    if os.getuid() == 0:
-        missing.append("number of processes (RLIMIT_NPROC is not enforced for root)")
-        active.append("network off (network namespace)" if _probe_unshare() else "")
-        if not _probe_unshare():
-            missing.append("network (unshare(CLONE_NEWNET) refused)")
+def _bind(source: str, target: Path, writable: bool = False) -> None:
+    """Bind ``source`` at ``target`` (created like it), read-only unless ``writable``; symlinks are copied."""
+    if os.path.islink(source):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not os.path.lexists(target):
+            os.symlink(os.readlink(source), target)
+        return
+    if not os.path.exists(source):
+        return
+    if os.path.isdir(source):
+        target.mkdir(parents=True, exist_ok=True)
     else:
-        active.append("number of processes (RLIMIT_NPROC)")
-        missing.append("network (needs root for a network namespace)")
-    missing.append("read access to the grader's files (the kernel runs as the grader's user, without a "
-                   "mount namespace): solutions and hidden tests are readable, though scores never come "
-                   "from the student's process")
-    return [a for a in active if a], missing
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch()
+    _mount(source, target, None, MS_BIND | MS_REC)
+    device = source.startswith("/dev/")
+    _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_NOSUID | (0 if writable else MS_RDONLY)
+           | (0 if device else MS_NODEV))
 
 
-def _probe_unshare() -> bool:
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0 if _unshare_network() else 1)
-    return os.waitpid(pid, 0)[1] == 0
+def build_root(root: Path, spec: Spec, limits: Limits) -> None:
+    """The jail's file system at ``root`` (this process is in a fresh mount namespace)."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    root.mkdir(parents=True, exist_ok=True)
+    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
+    for path in SYSTEM_DIRS:
+        _bind(path, root / path.lstrip("/"))
+    for name in ETC_FILES:
+        _bind(f"/etc/{name}", root / "etc" / name)
+    # the interpreter and its packages: the virtual environment and the Python it was made from
+    for prefix in {sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}:
+        if not prefix.startswith("/usr/"):
+            _bind(prefix, root / prefix.lstrip("/"))
+    dev = root / "dev"
+    dev.mkdir()
+    _mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755")
+    for node in DEV_NODES:
+        _bind(f"/dev/{node}", dev / node, writable=True)
+    for place, size in ((dev / "shm", 16), (root / "tmp", limits.file_mb)):
+        place.mkdir(parents=True, exist_ok=True)
+        _mount("tmpfs", place, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}m,mode=1777")
+    (root / "proc").mkdir()
+    _mount("proc", root / "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for place in (spec.scratch, spec.ipc):
+        _bind(place, root / place.lstrip("/"), writable=True)
 
 
-def apply(limits: Limits) -> None:
-    """Apply the limits to the current process (the launcher, just before it execs the kernel)."""
-    def limit(kind, value):
-        soft, hard = resource.getrlimit(kind)
-        value = int(value) if hard == resource.RLIM_INFINITY else min(int(value), hard)
-        resource.setrlimit(kind, (value, value))
-
-    limit(resource.RLIMIT_AS, limits.memory_mb * MB)
-    limit(resource.RLIMIT_CPU, limits.cpu_s)
-    limit(resource.RLIMIT_FSIZE, limits.file_mb * MB)
-    limit(resource.RLIMIT_NOFILE, limits.open_files)
-    limit(resource.RLIMIT_CORE, 0)
-    limit(resource.RLIMIT_NPROC, _user_tasks() + limits.processes)
-    if os.getuid() == 0:
-        _unshare_network()
-    try:
-        os.setsid()  # a signal the student sends to its process group reaches the kernel alone
-    except OSError:
-        pass  # already a session leader
+def _become(uid: int) -> None:
+    """Drop to ``uid`` for good: no supplementary groups, no capabilities, no new privileges."""
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # a change of user clears it: set again
 
 
-def launcher_command(limits: Limits) -> list[str]:
+def _init(spec: Spec, limits: Limits, command: list[str]) -> None:
+    """PID 1 of the jail: build it, start the kernel as the sandbox user, reap until the kernel ends."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the launcher killed: the jail dies with us
+    root = Path(spec.ipc).parent / "jail-root"
+    build_root(root, spec, limits)
+    os.chroot(root)
+    os.chdir(spec.scratch)
+    _become(limits.uid)
+    apply_limits(limits, limits.processes)
+    kernel = os.fork()
+    if kernel == 0:
+        # its parent here is PID 1, which ipykernel must not take for the sign of an orphaned kernel
+        env = {**os.environ, "JPY_PARENT_PID": "1"}
+        os.execve(command[0], command, env)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(1)
+        except InterruptedError:
+            continue
+        if pid == kernel:
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def _launch_jailed(spec: Spec, limits: Limits, command: list[str]) -> None:
+    """Outside the jail: unshare, fork its init, and wait for it; killed, the init (and jail) follow."""
+    _unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
+    parent = os.getppid()
+    init = os.fork()
+    if init == 0:
+        try:
+            _init(spec, limits, command)
+        except BaseException as error:  # noqa: BLE001 - the kernel never starts; the grader sees it die
+            print(f"sandbox: could not start the kernel: {error}", file=sys.stderr)
+        os._exit(70)
+    # jupyter_client interrupts and kills the kernel's process group; we stay and pass the kill on
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: (os.kill(init, signal.SIGKILL), os._exit(143)))
+    while True:
+        pid, status = os.waitpid(init, os.WNOHANG)
+        if pid:
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+        if os.getppid() != parent:  # the grading job is gone: take the jail down
+            os.kill(init, signal.SIGKILL)
+        time.sleep(0.1)
+
+
+def launcher_command(limits: Limits, scratch: Path, ipc: Path) -> list[str]:
     """The prefix that starts a kernel command under ``limits``."""
-    return [sys.executable, "-m", "autograder.grading.sandbox", json.dumps(asdict(limits)), "--"]
+    spec = Spec(asdict(limits), str(scratch), str(ipc))
+    return [sys.executable, "-m", "autograder.grading.sandbox", json.dumps(asdict(spec)), "--"]
 
 
 def main(argv: list[str]) -> None:
     if len(argv) < 3 or argv[1] != "--":
-        sys.exit("usage: python -m autograder.grading.sandbox LIMITS_JSON -- COMMAND ...")
-    apply(Limits(**json.loads(argv[0])))
-    os.execv(argv[2], argv[2:])
+        sys.exit("usage: python -m autograder.grading.sandbox SPEC_JSON -- COMMAND ...")
+    spec = Spec(**json.loads(argv[0]))
+    limits = Limits(**spec.limits)
+    command = argv[2:]
+    try:
+        os.setsid()  # a signal the student sends to its process group reaches the kernel's alone
+    except OSError:
+        pass  # already a session leader
+    if limits.uid is not None:
+        _launch_jailed(spec, limits, command)
+    apply_limits(limits, _user_tasks() + limits.processes)
+    os.execv(command[0], command)
 
 
 if __name__ == "__main__":

@@ -35,10 +35,31 @@ def _opaque(module: str, name: str) -> Opaque:
     return kind(f"{module}.{name}")
 
 
-def encode(value, depth: int = 0):
-    """The grader's inputs as JSON-able data (only plain data is ever sent)."""
+GENERATORS = {"PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"}
+
+
+def encode(value, depth: int = 0, callbacks: list | None = None):
+    """The grader's inputs as JSON-able data (only plain data is ever sent).
+
+    Two kinds of grader object travel by description: a NumPy random
+    ``Generator`` as its bit generator's state (the kernel rebuilds an equal
+    one), and, when ``callbacks`` is a list, a grader function (a gradient the
+    student's optimiser must call, say) as an index into that list: the kernel
+    gets a proxy that asks the grader to run it (see ``runner.Callbacks``).
+    """
     if depth > MAX_DEPTH:
         raise ValueError("data nested too deeply")
+    if type(value) is np.random.Generator and type(value.bit_generator).__name__ in GENERATORS:
+        return {"__generator__": value.bit_generator.state}
+    if callbacks is not None and callable(value) and not isinstance(value, type):
+        callbacks.append(value)
+        return {"__callback__": len(callbacks) - 1}
+    if type(value) is list and callbacks is not None:
+        return [encode(v, depth + 1, callbacks) for v in value]
+    if type(value) is tuple and callbacks is not None:
+        return {"__tuple__": [encode(v, depth + 1, callbacks) for v in value]}
+    if type(value) is dict and callbacks is not None:
+        return {"__dict__": [[encode(k, depth + 1), encode(v, depth + 1, callbacks)] for k, v in value.items()]}
     if type(value) is np.ndarray:
         return {"__ndarray__": str(value.dtype), "shape": list(value.shape), "data": value.reshape(-1).tolist()}
     if isinstance(value, np.generic):
@@ -104,10 +125,31 @@ def loads(text: str):
 
 # Run in the student's kernel.  It is defined again before every request, so a
 # student cell cannot have replaced it beforehand; it can only ever produce data.
+# A grader function among the arguments arrives as a proxy that sends its
+# arguments (as data) over the request's Unix socket and returns the grader's
+# answer (as data); the grader's function itself never enters the kernel.
 KERNEL_HELPER = r'''
 def __grader_exchange(request_path, answer_path):
-    import json as _json, traceback as _tb
+    import json as _json
     import numpy as _np
+
+    channel = {}
+
+    def proxy(index):
+        def grader_function(*args):
+            if "file" not in channel:
+                import socket as _socket
+                sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+                sock.connect(request["socket"])
+                channel["sock"], channel["file"] = sock, sock.makefile("rwb")
+            line = _json.dumps({"callback": index, "args": [enc(a) for a in args]})
+            channel["file"].write(line.encode() + b"\n")
+            channel["file"].flush()
+            reply = _json.loads(channel["file"].readline() or b'{"error": "the grader closed the channel"}')
+            if "error" in reply:
+                raise ValueError(reply["error"])
+            return dec(reply.get("ok"))
+        return grader_function
 
     def enc(v, depth=0):
         if depth > 32:
@@ -144,6 +186,12 @@ def __grader_exchange(request_path, answer_path):
                 return tuple(dec(x) for x in d["__tuple__"])
             if "__dict__" in d:
                 return {k: dec(x) for k, x in d["__dict__"]}
+            if "__generator__" in d:
+                bits = getattr(_np.random, d["__generator__"]["bit_generator"])()
+                bits.state = d["__generator__"]
+                return _np.random.Generator(bits)
+            if "__callback__" in d:
+                return proxy(d["__callback__"])
         return d
 
     with open(request_path) as f:
@@ -161,6 +209,10 @@ def __grader_exchange(request_path, answer_path):
             answer = {"ok": enc(result), "args": [enc(a) for a in args]}
     except BaseException as error:
         answer = {"error": type(error).__name__ + ": " + str(error)[:2000]}
+    finally:
+        if "sock" in channel:
+            channel["file"].close()
+            channel["sock"].close()
     with open(answer_path, "w") as f:
         f.write(_json.dumps(answer))
 '''
