@@ -8,20 +8,22 @@ import importlib
 import io
 import json
 import os
+import queue
+import select
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from .. import course, oracles
-from . import feedback_html, report, runner, sandbox
 from . import job as jobs
+from . import report, runner, sandbox
 from .gradebook import Book
 
 
@@ -51,27 +53,93 @@ def _positive(args, p) -> None:
         p.error(f"--submissions {args.submissions} is not a directory")
 
 
-def run_one(job: dict, budget: float) -> dict:
-    """Grade one job in its own process; whatever happens to that process costs this job alone."""
-    with tempfile.TemporaryDirectory(prefix="nnref-job-") as tmp:
-        request, answer = Path(tmp) / "job.json", Path(tmp) / "result.json"
-        request.write_text(json.dumps(job))
-        proc = subprocess.Popen([sys.executable, "-m", "autograder.grading.job", str(request), str(answer)],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                start_new_session=True)
+class Worker:
+    """A grading process (``job.serve``) fed one job at a time; replaced whenever it dies or hangs."""
+
+    def __init__(self):
+        self.proc = None
+        self.log = tempfile.TemporaryFile()
+
+    def _start(self) -> None:
+        read, write = os.pipe()
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.grading.job", "--serve", str(write)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log,
+                                     pass_fds=(write,), start_new_session=True)
+        os.close(write)
+        self.replies, self.buffer = read, b""
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+            os.close(self.replies)
+            self.proc = None
+
+    def _tail(self) -> str:
+        self.log.seek(0)
+        lines = self.log.read().decode(errors="replace").strip().splitlines()[-3:]
+        self.log.seek(0)
+        self.log.truncate()
+        return " | ".join(lines)
+
+    def run(self, job: dict, budget: float) -> dict:
+        """Grade ``job``; a worker that dies or runs past ``budget`` costs this job alone."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.stop()
+            self._start()
         try:
-            _, err = proc.communicate(timeout=budget)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            return _failure(job, f"timeout: grading took longer than {budget:.0f} s")
+            self.proc.stdin.write(json.dumps(job).encode() + b"\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # it died: reported below
+        deadline = time.monotonic() + budget
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.replies], [], [], left)[0]:
+                self.stop()
+                return _failure(job, f"timeout: grading took longer than {budget:.0f} s")
+            chunk = os.read(self.replies, 1 << 20)
+            if not chunk:
+                code = self.proc.wait()
+                self.stop()
+                return _failure(job, f"the grading process ended with code {code} and no result "
+                                     f"(killed by the student's code?) {self._tail()}".strip())
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+
+def run_all(todo: list[dict], workers: int, budget: float):
+    """Yield each job's result as it finishes, ``workers`` jobs at a time, each worker its own process."""
+    jobs_left: queue.Queue = queue.Queue()
+    for job in todo:
+        jobs_left.put(job)
+    done: queue.Queue = queue.Queue()
+
+    def work():
+        worker = Worker()
         try:
-            result = json.loads(answer.read_text())
-        except (OSError, ValueError):
-            tail = err.decode(errors="replace").strip().splitlines()[-3:]
-            return _failure(job, f"the grading process ended with code {proc.returncode} and no result "
-                                 f"(killed by the student's code?) {' | '.join(tail)}".strip())
-        return result
+            while True:
+                try:
+                    job = jobs_left.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    done.put(worker.run(job, budget))
+                except Exception as error:  # the command's own failure: this job fails, the rest go on
+                    worker.stop()
+                    done.put(_failure(job, f"internal error of the grader: {type(error).__name__}: {error}"))
+        finally:
+            worker.stop()
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(workers, len(todo)))]
+    for thread in threads:
+        thread.start()
+    for _ in todo:
+        yield done.get()
 
 
 def _failure(job: dict, message: str) -> dict:
@@ -86,6 +154,8 @@ def save_feedback(result: dict, assignment, feedback: Path) -> None:
     killed in between leaves the submission ungraded and a rerun rewrites
     both, so a recorded grade always has its feedback.
     """
+    from . import feedback_html  # nbconvert and nbgrader's templates: imported once grading is under way
+
     notebook = result.pop("notebook", None)
     student, stem = result["student"], Path(assignment.notebook).stem
     if notebook is not None:
@@ -153,11 +223,8 @@ def grade(args) -> int:
                 for s in students if s not in done]
         budget = 2 * limits.notebook_timeout_s + 90  # the notebook, the grader's calls, start and stop
         results = [done[s] for s in students if s in done]
-        with ThreadPoolExecutor(max_workers=args.workers) as pool, \
-                tqdm(total=len(todo), unit="submission", desc=f"grading {assignment.name}") as bar:
-            futures = {pool.submit(run_one, job, budget): job for job in todo}
-            for future in as_completed(futures):
-                result = future.result()
+        with tqdm(total=len(todo), unit="submission", desc=f"grading {assignment.name}") as bar:
+            for result in run_all(todo, args.workers, budget):
                 save_feedback(result, assignment, feedback)
                 book.record(result)
                 results.append(result)

@@ -3,9 +3,10 @@
 A job is a dict of strings and numbers (assignment, student, the path of
 the submitted notebook, the limits); its result is the dict the report
 stores for that student.  :func:`grade` does all the work; the command runs
-each job in its own process (``python -m autograder.grading.job JOB RESULT``)
-so that a student who kills the process grading them costs only their own
-result.  A cluster engine (Dask distributed) can run :func:`grade` on other
+jobs in worker processes (``python -m autograder.grading.job --serve FD``),
+apart from itself, so that a student who brings down the process grading
+them costs only their own result; ``python -m autograder.grading.job JOB
+RESULT`` grades one job file.  A cluster engine (Dask distributed) can run :func:`grade` on other
 machines unchanged: it needs nothing but the job and the course files.
 """
 
@@ -29,6 +30,8 @@ from . import runner, sandbox
 GRADED, FAILED, UNGRADABLE = "graded", "failed", "ungradable"
 PR_SET_PDEATHSIG = 1
 _PRIVATE_MOUNTS = False  # set by main(): this process has a mount namespace of its own
+_JOBS_GRADED = 0
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def make_job(assignment: str, student: str, folder: Path, limits: sandbox.Limits) -> dict:
@@ -141,10 +144,12 @@ def _grade_notebook(job, assignment, parts_table, student_nb) -> dict:
     arguments = runner.test_arguments(source)
     limits = sandbox.Limits(**job["limits"])
     work = Path(tempfile.mkdtemp(prefix="nnref-grade-"))
-    mounted = _PRIVATE_MOUNTS and sandbox.jail_available()[0]
+    mounted, session = _PRIVATE_MOUNTS and sandbox.jail_available()[0], None
     if mounted:
-        # the kernel's user is unique while this job lives; its files vanish with the job's tmpfs
-        limits = dataclasses.replace(limits, uid=sandbox.UID_BASE + os.getpid())
+        # the kernel's files vanish with the job's tmpfs
+        global _JOBS_GRADED
+        _JOBS_GRADED += 1  # a user of its own per job: nothing of an earlier jail can count against this one
+        limits = dataclasses.replace(limits, uid=sandbox.UID_BASE + os.getpid() * 256 + _JOBS_GRADED % 256)
         sandbox._mount("tmpfs", work, "tmpfs", sandbox.MS_NOSUID | sandbox.MS_NODEV,
                        f"size={limits.disk_mb}m,mode=0711")
     try:
@@ -153,11 +158,14 @@ def _grade_notebook(job, assignment, parts_table, student_nb) -> dict:
         (scratch / assignment.notebook).write_text(json.dumps(student_nb))
         session = runner.Session(scratch, limits)
         parts = []
-        with session.client.setup_kernel(env=sandbox.minimal_env(str(scratch))):
+        # the kernel's own stdout and stderr (not the notebook's outputs) go to a log in the job's scratch space
+        log = open(work / "kernel.log", "wb")  # noqa: SIM115 - closed with the work folder below
+        with log, session.client.setup_kernel(env=sandbox.minimal_env(str(scratch)), stdout=log, stderr=log):
             try:
                 session.run_notebook(runner.cells_to_run(student_nb, source))
                 for gid, part in parts_table.items():
                     parts.append(_score_part(session, gid, part, arguments))
+                session.close_channel()
             except runner.KernelFailure as failure:
                 result = _result(job, parts_table, FAILED, str(failure))
                 result["notebook"] = runner.autograded(student_nb, source, session.outputs)
@@ -168,6 +176,9 @@ def _grade_notebook(job, assignment, parts_table, student_nb) -> dict:
             result["notebook_errors"] = session.errors[:20]
         return result
     finally:
+        if session is not None:
+            session.shutdown()
+            _reap()
         if mounted:
             sandbox.umount(work)
         shutil.rmtree(work, ignore_errors=True)
@@ -191,12 +202,26 @@ def _score_part(session, gid, part, arguments) -> dict:
 
 
 def _die_with_parent() -> None:
-    """Linux: end this job when the command that started it is killed (its kernel follows: ipykernel
-    watches its parent), so a killed run leaves no grading behind."""
+    """Linux: end this job when the command that started it is killed (its kernel follows: its launcher
+    watches its parent), so a killed run leaves no grading behind; and adopt the kernel's orphans, so
+    that they are reaped here whatever the host's init does."""
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1)
     except (OSError, AttributeError):
         pass
+
+
+def _reap() -> None:
+    """Collect the jail's processes that ended after their launcher (this process is their subreaper)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def _private_mounts() -> bool:
@@ -212,10 +237,24 @@ def _private_mounts() -> bool:
     return True
 
 
+def serve(reply_fd: int) -> None:
+    """A grading worker: one job (a JSON line) at a time from stdin, each result as a JSON line on
+    ``reply_fd``.  A worker grades many submissions, so the imports and the oracle cache are paid once;
+    whatever kills it costs the job in hand alone (the command starts another)."""
+    with os.fdopen(reply_fd, "wb") as reply:
+        for line in sys.stdin.buffer:
+            result = grade(json.loads(line))
+            reply.write(json.dumps(result).encode() + b"\n")
+            reply.flush()
+
+
 def main(argv: list[str]) -> None:
     global _PRIVATE_MOUNTS
     _PRIVATE_MOUNTS = _private_mounts()
     _die_with_parent()
+    if argv[:1] == ["--serve"]:
+        serve(int(argv[1]))
+        return
     job = json.loads(Path(argv[0]).read_text())
     result = grade(job)
     Path(argv[1]).write_text(json.dumps(result))

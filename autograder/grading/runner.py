@@ -17,13 +17,12 @@ import json
 import os
 import re
 import socket
-import threading
 import time
-import uuid
 from pathlib import Path
 
 import nbformat
 from jupyter_client import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -139,9 +138,24 @@ class Session:
         self.client = CappedClient(self.nb, km=self.km, timeout=limits.cell_timeout_s, allow_errors=True,
                                    resources={"metadata": {"path": str(scratch)}})
         self.client.output_cap = int(limits.output_mb * 1024 * 1024)
+        self.client.shutdown_kernel = "immediate"  # nothing to save: the jail and all in it go at once
         self.deadline = self.calls_deadline = None
         self.errors: list[str] = []
         self.outputs: dict[int, list] = {}
+        self.channel: socket.socket | None = None
+        self.requests = 0
+
+    def shutdown(self) -> None:
+        """Kill the kernel (and with it its jail) and close the client: nbclient leaves a kernel
+        manager it was given running, and a worker grades many submissions in turn."""
+        self.close_channel()
+        try:
+            if self.client.kc is not None:
+                self.client.kc.stop_channels()
+            if self.km.has_kernel:
+                run_sync(self.km.shutdown_kernel)(now=True)
+        finally:
+            run_sync(self.km.cleanup_resources)()
 
     def _own(self, path: Path) -> None:
         """Give ``path`` to the sandbox's user (the kernel writes its answers and sockets there)."""
@@ -182,101 +196,101 @@ class Session:
                 if out.get("output_type") == "error":
                     self.errors.append(f"{out.get('ename')}: {str(out.get('evalue'))[:300]}")
 
-    def request(self, kind: str, name: str, args=()) -> dict:
-        nonce = uuid.uuid4().hex[:16]
-        ask, answer = self.scratch / f".grader-{nonce}-in.json", self.scratch / f".grader-{nonce}-out.json"
-        functions: list = []
-        encoded = [wire.encode(a, callbacks=functions) for a in args]
-        channel = self.scratch / f".grader-{nonce}.sock"
-        ask.write_text(json.dumps({"kind": kind, "name": name, "args": encoded, "socket": str(channel)}))
-        self._own(ask)
-        source = wire.KERNEL_HELPER + f"\n__grader_exchange({str(ask)!r}, {str(answer)!r})\ndel __grader_exchange\n"
-        if self.calls_deadline is None:  # the student's functions get as long again as the notebook had
-            self.calls_deadline = time.monotonic() + self.limits.notebook_timeout_s
+    def open_channel(self) -> None:
+        """Start the kernel's service loop (its last cell) and connect to it.
+
+        The cell is sent without waiting for it: it runs until :meth:`close_channel`,
+        serving every request over a Unix socket in the scratch directory, which
+        costs a fraction of a millisecond per call where a cell per call costs tens.
+        """
+        path = self.scratch / ".grader.sock"
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(str(path))
+        self._own(path)
+        server.listen(1)
+        server.settimeout(self.limits.cell_timeout_s)
+        self.client.kc.execute(wire.KERNEL_SERVICE + f"\n__grader_service({str(path)!r})\n",
+                               silent=True, store_history=False, allow_stdin=False)
+        try:
+            self.channel, _ = server.accept()
+        except TimeoutError:
+            raise KernelFailure("the kernel did not start the grader's channel (it died or its last cell "
+                                "never finished)") from None
+        finally:
+            server.close()
+            path.unlink(missing_ok=True)
+        self.stream = self.channel.makefile("rwb")
+        self.calls_deadline = time.monotonic() + self.limits.notebook_timeout_s
+
+    def close_channel(self) -> None:
+        if self.channel is not None:
+            try:
+                self._send({"kind": "quit"})
+            except OSError:
+                pass
+            self.stream.close()
+            self.channel.close()
+            self.channel = None
+
+    def _send(self, message: dict) -> None:
+        self.stream.write(json.dumps(message).encode() + b"\n")
+        self.stream.flush()
+
+    def _receive(self):
         left = self.calls_deadline - time.monotonic()
         if left <= 0:
             raise KernelFailure(f"timeout: the student's functions ran longer than "
                                 f"{self.limits.notebook_timeout_s:g} s in all while being graded")
-        callbacks = Callbacks(functions, channel, self.limits.uid) if functions else None
+        self.channel.settimeout(min(self.limits.cell_timeout_s, left))
         try:
-            self._execute(source, min(self.limits.cell_timeout_s, left))
-        finally:
-            if callbacks:
-                callbacks.close()
+            line = self.stream.readline(ANSWER_CAP + 1)
+        except TimeoutError:
+            raise KernelFailure(f"timeout: a function of the notebook ran longer than "
+                                f"{min(self.limits.cell_timeout_s, left):.0f} s while being graded") from None
+        except OSError as error:
+            raise KernelFailure(f"the kernel died while being graded ({error})") from None
+        if not line:
+            raise KernelFailure("the kernel died while being graded (os._exit, a signal or the memory or CPU limit)")
+        if not line.endswith(b"\n"):
+            raise KernelFailure(f"an answer of the notebook was larger than {ANSWER_CAP // 2**20} MB")
         try:
-            if not answer.exists():
-                return {"error": "the kernel gave no answer"}
-            if answer.stat().st_size > ANSWER_CAP:
-                return {"error": "the answer is too large"}
-            reply = wire.loads(answer.read_text())
-        except (OSError, ValueError) as error:
+            return wire.loads(line.decode(errors="replace"))
+        except ValueError as error:
             return {"error": str(error)}
-        finally:
-            for path in (ask, answer):
-                path.unlink(missing_ok=True)
-        return reply if type(reply) is dict else {"error": "the kernel's answer is not an object"}
 
+    def request(self, kind: str, name: str, args=()) -> dict:
+        """Ask the kernel's service for ``kind`` (describe, value, call) of ``name``; its answer as JSON data.
 
-class Callbacks:
-    """Runs the grader's functions for a student's code that calls them during one request.
-
-    A Unix socket in the scratch directory, served by a thread of the grader
-    while the kernel executes the request: each line is ``{"callback": i,
-    "args": [...]}`` from the kernel's proxy, decoded as untrusted data; the
-    grader's function ``i`` runs here and its result goes back as data.
-    """
-
-    LINE_CAP = 64 * 1024 * 1024
-
-    def __init__(self, functions: list, path: Path, owner: int | None = None):
-        self.functions, self.path = functions, path
-        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.server.bind(str(path))
-        if owner is not None:
-            os.chown(path, owner, owner)
-        self.server.listen(4)
-        self.server.settimeout(0.1)
-        self.stop = threading.Event()
-        self.connection: socket.socket | None = None
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.server.accept()
-            except TimeoutError:
+        While a call runs, the student's code may call back the grader's
+        functions among ``args``: each call back is answered here, in turn.
+        """
+        if self.channel is None:
+            self.open_channel()
+        functions: list = []
+        self.requests += 1
+        self._send({"id": self.requests, "kind": kind, "name": name,
+                    "args": [wire.encode(a, callbacks=functions) for a in args]})
+        while True:
+            message = self._receive()
+            if type(message) is not dict:
+                return {"error": "the kernel's answer is not an object"}
+            if "callback" in message:
+                self._send(self._call_back(functions, message))
                 continue
-            except OSError:
-                return
-            self.connection = conn
-            with conn, conn.makefile("rwb") as stream:
-                conn.settimeout(None)
-                for line in iter(lambda: stream.readline(self.LINE_CAP), b""):
-                    stream.write(json.dumps(self._answer(line)).encode() + b"\n")
-                    stream.flush()
+            if message.get("id") != self.requests:
+                return {"error": "the kernel answered out of turn"}
+            return message
 
-    def _answer(self, line: bytes) -> dict:
+    @staticmethod
+    def _call_back(functions: list, message: dict) -> dict:
+        """Run the grader's function that the student's code called, on its (untrusted) arguments."""
+        index, args = message.get("callback"), message.get("args")
+        if type(index) is not int or not 0 <= index < len(functions) or type(args) is not list:
+            return {"error": "malformed call of a grader function"}
         try:
-            ask = wire.loads(line.decode())
-            index = ask.get("callback") if type(ask) is dict else None
-            if type(index) is not int or not 0 <= index < len(self.functions) or type(ask.get("args")) is not list:
-                return {"error": "malformed call of a grader function"}
-            result = self.functions[index](*[wire.decode(a) for a in ask["args"]])
-            return {"ok": wire.encode(result)}
+            return {"ok": wire.encode(functions[index](*[wire.decode(a) for a in args]))}
         except Exception as error:  # the grader's function refused the student's arguments
             return {"error": str(error)[:2000]}
-
-    def close(self) -> None:
-        self.stop.set()
-        self.server.close()
-        if self.connection is not None:  # a kernel that kept the channel open must not hold the grader
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.thread.join(timeout=5)
-        self.path.unlink(missing_ok=True)
 
 
 class RemoteFunction:

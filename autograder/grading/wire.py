@@ -123,29 +123,40 @@ def loads(text: str):
         raise ValueError(f"the kernel's answer is not valid JSON: {error}") from None
 
 
-# Run in the student's kernel.  It is defined again before every request, so a
-# student cell cannot have replaced it beforehand; it can only ever produce data.
-# A grader function among the arguments arrives as a proxy that sends its
-# arguments (as data) over the request's Unix socket and returns the grader's
-# answer (as data); the grader's function itself never enters the kernel.
-KERNEL_HELPER = r'''
-def __grader_exchange(request_path, answer_path):
+# Run in the student's kernel as its last cell: a loop that serves the grader's
+# requests over a Unix socket until the grader says "quit".  Each request asks
+# whether a name is defined, for a value, or for a call of the student's
+# function on the grader's data; every answer is data (JSON), and a grader
+# function among the arguments arrives as a proxy that sends its arguments over
+# the same socket and returns the grader's answer, so the grader's function
+# itself never enters the kernel.  Answers carry the request's id: a student's
+# code that writes to the socket itself can only send data it could have
+# returned, and a reply out of turn is refused.
+KERNEL_SERVICE = r'''
+def __grader_service(path):
     import json as _json
+    import socket as _socket
     import numpy as _np
 
-    channel = {}
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    sock.connect(path)
+    stream = sock.makefile("rwb")
+    namespace = globals()
+
+    def send(message):
+        stream.write(_json.dumps(message).encode() + b"\n")
+        stream.flush()
+
+    def receive():
+        line = stream.readline()
+        if not line:
+            raise ConnectionError("the grader closed the channel")
+        return _json.loads(line)
 
     def proxy(index):
         def grader_function(*args):
-            if "file" not in channel:
-                import socket as _socket
-                sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-                sock.connect(request["socket"])
-                channel["sock"], channel["file"] = sock, sock.makefile("rwb")
-            line = _json.dumps({"callback": index, "args": [enc(a) for a in args]})
-            channel["file"].write(line.encode() + b"\n")
-            channel["file"].flush()
-            reply = _json.loads(channel["file"].readline() or b'{"error": "the grader closed the channel"}')
+            send({"callback": index, "args": [enc(a) for a in args]})
+            reply = receive()
             if "error" in reply:
                 raise ValueError(reply["error"])
             return dec(reply.get("ok"))
@@ -194,25 +205,28 @@ def __grader_exchange(request_path, answer_path):
                 return proxy(d["__callback__"])
         return d
 
-    with open(request_path) as f:
-        request = _json.load(f)
-    answer = {}
     try:
-        target = globals()[request["name"]] if request["name"] in globals() else None
-        if request["kind"] == "describe":
-            answer = {"ok": {"defined": request["name"] in globals(), "callable": callable(target)}}
-        elif request["kind"] == "value":
-            answer = {"ok": enc(target)}
-        else:
-            args = [dec(a) for a in request["args"]]
-            result = target(*args)
-            answer = {"ok": enc(result), "args": [enc(a) for a in args]}
-    except BaseException as error:
-        answer = {"error": type(error).__name__ + ": " + str(error)[:2000]}
+        while True:
+            request = receive()
+            if request.get("kind") == "quit":
+                break
+            name = request.get("name")
+            answer = {}
+            try:
+                target = namespace.get(name)
+                if request["kind"] == "describe":
+                    answer = {"ok": {"defined": name in namespace, "callable": callable(target)}}
+                elif request["kind"] == "value":
+                    answer = {"ok": enc(target)}
+                else:
+                    args = [dec(a) for a in request["args"]]
+                    result = target(*args)
+                    answer = {"ok": enc(result), "args": [enc(a) for a in args]}
+            except BaseException as error:
+                answer = {"error": type(error).__name__ + ": " + str(error)[:2000]}
+            answer["id"] = request.get("id")
+            send(answer)
     finally:
-        if "sock" in channel:
-            channel["file"].close()
-            channel["sock"].close()
-    with open(answer_path, "w") as f:
-        f.write(_json.dumps(answer))
+        stream.close()
+        sock.close()
 '''
