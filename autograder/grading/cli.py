@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .. import course, oracles
 from . import job as jobs
-from . import report, runner, sandbox
+from . import report, sandbox
 from .gradebook import Book
 
 
@@ -182,7 +182,7 @@ def warm_oracles(assignment, table) -> tuple[int, float]:
     """
     start = time.monotonic()
     source = json.loads(assignment.source().read_text())
-    names = runner.test_arguments(source)
+    names = jobs.test_arguments(source)
     namespace: dict = {"__name__": "__solution__"}
     passed = 0
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():

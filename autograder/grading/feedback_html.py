@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from pathlib import Path
 
 import bleach
@@ -148,6 +149,9 @@ def exporter() -> FeedbackExporter:
     return out
 
 
+_local = threading.local()
+
+
 def write(notebook: dict | None, result: dict, path: Path, assignment: str) -> Path:
     """Write the feedback page of ``result`` (with the autograded ``notebook``, or None) at ``path``."""
     path = Path(path)
@@ -162,7 +166,9 @@ def write(notebook: dict | None, result: dict, path: Path, assignment: str) -> P
         "feedback": {"student": _text(result.get("student")), "assignment": _text(assignment),
                      "status": _text(result.get("status")), "error": _cap(_text(result.get("error")), TEXT_CAP)},
     }
-    body, _ = exporter().from_notebook_node(nb, resources=resources)
+    if not hasattr(_local, "exporter"):  # its templates compile on first use: one exporter per thread
+        _local.exporter = exporter()
+    body, _ = _local.exporter.from_notebook_node(nb, resources=resources)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(body, encoding="utf-8", errors="replace")
     return path

@@ -17,6 +17,7 @@ import dataclasses
 import importlib
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -25,13 +26,27 @@ import traceback
 from pathlib import Path
 
 from .. import course
-from . import runner, sandbox
+from . import sandbox
+
+CHECK_CALL = re.compile(r"^\s*(check_\w+)\((\w+)\)\s*$", re.MULTILINE)
 
 GRADED, FAILED, UNGRADABLE = "graded", "failed", "ungradable"
 PR_SET_PDEATHSIG = 1
 _PRIVATE_MOUNTS = False  # set by main(): this process has a mount namespace of its own
 _JOBS_GRADED = 0
 PR_SET_CHILD_SUBREAPER = 36
+
+
+def test_arguments(source: dict) -> dict[str, str]:
+    """``{grade_id: name}``: the notebook variable each hidden test cell hands to its check."""
+    out = {}
+    for cell in source["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] == "code" and meta.get("grade") and not meta.get("solution"):
+            found = CHECK_CALL.search("".join(cell["source"]))
+            if found:
+                out[meta["grade_id"]] = found.group(2)
+    return out
 
 
 def make_job(assignment: str, student: str, folder: Path, limits: sandbox.Limits) -> dict:
@@ -139,52 +154,125 @@ def grade(job: dict) -> dict:
                        + traceback.format_exc(limit=3))
 
 
-def _grade_notebook(job, assignment, parts_table, student_nb) -> dict:
-    source = json.loads(assignment.source().read_text())
-    arguments = runner.test_arguments(source)
-    limits = sandbox.Limits(**job["limits"])
-    work = Path(tempfile.mkdtemp(prefix="nnref-grade-"))
-    mounted, session = _PRIVATE_MOUNTS and sandbox.jail_available()[0], None
-    if mounted:
-        # the kernel's files vanish with the job's tmpfs
+class Sandbox:
+    """A scratch space (a tmpfs of its own, as root) and a sandboxed kernel launched in it.
+
+    The kernel is launched at construction and waited for in :meth:`connect`,
+    so that a worker can launch the next submission's kernel while it grades
+    the current one: a kernel's start is mostly waiting, and it would
+    otherwise be paid in full by every submission.
+    """
+
+    def __init__(self, limits: sandbox.Limits):
+        from . import runner  # nbclient and nbformat: only where a notebook runs, not in the command's process
+
         global _JOBS_GRADED
-        _JOBS_GRADED += 1  # a user of its own per job: nothing of an earlier jail can count against this one
-        limits = dataclasses.replace(limits, uid=sandbox.UID_BASE + os.getpid() * 256 + _JOBS_GRADED % 256)
-        sandbox._mount("tmpfs", work, "tmpfs", sandbox.MS_NOSUID | sandbox.MS_NODEV,
-                       f"size={limits.disk_mb}m,mode=0711")
+        self.limits, self.session, self.log = limits, None, None
+        self.work = Path(tempfile.mkdtemp(prefix="nnref-grade-"))
+        self.mounted = _PRIVATE_MOUNTS and sandbox.jail_available()[0]
+        try:
+            if self.mounted:  # the kernel's files vanish with the tmpfs, its processes with its jail
+                _JOBS_GRADED += 1  # a user of its own per kernel: nothing of an earlier jail counts against it
+                limits = dataclasses.replace(limits, uid=sandbox.UID_BASE + os.getpid() * 256 + _JOBS_GRADED % 256)
+                sandbox._mount("tmpfs", self.work, "tmpfs", sandbox.MS_NOSUID | sandbox.MS_NODEV,
+                               f"size={limits.disk_mb}m,mode=0711")
+            self.scratch = self.work / "scratch"
+            self.scratch.mkdir(mode=0o700)
+            self.session = runner.Session(self.scratch, limits)
+            # the kernel's own stdout and stderr (not the notebook's outputs) go to a log in the scratch space
+            self.log = open(self.work / "kernel.log", "wb")  # noqa: SIM115 - closed in close()
+            self.session.client.start_new_kernel(env=sandbox.minimal_env(str(self.scratch)), stdout=self.log,
+                                                 stderr=self.log)
+        except BaseException:
+            self.close()
+            raise
+
+    def connect(self) -> None:
+        """Wait until the kernel answers (it may have been launched a while ago)."""
+        self.session.client.start_new_kernel_client()
+
+    def close(self) -> None:
+        try:
+            if self.session is not None:
+                self.session.shutdown()
+                _reap()
+        finally:
+            if self.log is not None:
+                self.log.close()
+            if self.mounted:
+                sandbox.umount(self.work)
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+_SPARE: Sandbox | None = None  # the next submission's kernel, launched early (worker processes only)
+_PREFETCH = False
+
+
+def _sandbox_for(limits: sandbox.Limits) -> Sandbox:
+    """A connected sandbox: the spare one when it was launched with these limits and started, else a new one;
+    in a worker, the next one is launched before this one is handed out."""
+    global _SPARE
+    box, _SPARE = _SPARE, None
+    if box is not None and box.limits != limits:
+        box.close()
+        box = None
+    if _PREFETCH:
+        try:
+            _SPARE = Sandbox(limits)
+        except Exception:  # launched again, and reported, when it is needed
+            _SPARE = None
+    if box is not None:
+        try:
+            box.connect()
+            return box
+        except Exception:  # the spare kernel did not start: a fresh one gets the job
+            box.close()
+    box = Sandbox(limits)
     try:
-        scratch = work / "scratch"
-        scratch.mkdir(mode=0o700)
-        (scratch / assignment.notebook).write_text(json.dumps(student_nb))
-        session = runner.Session(scratch, limits)
+        box.connect()
+    except BaseException:
+        box.close()
+        raise
+    return box
+
+
+def close_spare() -> None:
+    global _SPARE
+    if _SPARE is not None:
+        _SPARE.close()
+        _SPARE = None
+
+
+def _grade_notebook(job, assignment, parts_table, student_nb) -> dict:
+    from . import runner
+
+    source = json.loads(assignment.source().read_text())
+    arguments = test_arguments(source)
+    box = _sandbox_for(sandbox.Limits(**job["limits"]))
+    try:
+        session = box.session
+        (box.scratch / assignment.notebook).write_text(json.dumps(student_nb))
         parts = []
-        # the kernel's own stdout and stderr (not the notebook's outputs) go to a log in the job's scratch space
-        log = open(work / "kernel.log", "wb")  # noqa: SIM115 - closed with the work folder below
-        with log, session.client.setup_kernel(env=sandbox.minimal_env(str(scratch)), stdout=log, stderr=log):
-            try:
-                session.run_notebook(runner.cells_to_run(student_nb, source))
-                for gid, part in parts_table.items():
-                    parts.append(_score_part(session, gid, part, arguments))
-                session.close_channel()
-            except runner.KernelFailure as failure:
-                result = _result(job, parts_table, FAILED, str(failure))
-                result["notebook"] = runner.autograded(student_nb, source, session.outputs)
-                return result
+        try:
+            session.run_notebook(runner.cells_to_run(student_nb, source))
+            for gid, part in parts_table.items():
+                parts.append(_score_part(session, gid, part, arguments))
+            session.close_channel()
+        except runner.KernelFailure as failure:
+            result = _result(job, parts_table, FAILED, str(failure))
+            result["notebook"] = runner.autograded(student_nb, source, session.outputs)
+            return result
         result = _result(job, parts_table, GRADED, parts=parts)
         result["notebook"] = runner.autograded(student_nb, source, session.outputs)
         if session.errors:
             result["notebook_errors"] = session.errors[:20]
         return result
     finally:
-        if session is not None:
-            session.shutdown()
-            _reap()
-        if mounted:
-            sandbox.umount(work)
-        shutil.rmtree(work, ignore_errors=True)
+        box.close()
 
 
 def _score_part(session, gid, part, arguments) -> dict:
+    from . import runner
     name = arguments.get(gid)
     if name is None:
         return {"id": gid, "score": 0.0, "max_score": part.points, "message": "the grader has no test for this part"}
@@ -241,11 +329,16 @@ def serve(reply_fd: int) -> None:
     """A grading worker: one job (a JSON line) at a time from stdin, each result as a JSON line on
     ``reply_fd``.  A worker grades many submissions, so the imports and the oracle cache are paid once;
     whatever kills it costs the job in hand alone (the command starts another)."""
-    with os.fdopen(reply_fd, "wb") as reply:
-        for line in sys.stdin.buffer:
-            result = grade(json.loads(line))
-            reply.write(json.dumps(result).encode() + b"\n")
-            reply.flush()
+    global _PREFETCH
+    _PREFETCH = True
+    try:
+        with os.fdopen(reply_fd, "wb") as reply:
+            for line in sys.stdin.buffer:
+                result = grade(json.loads(line))
+                reply.write(json.dumps(result).encode() + b"\n")
+                reply.flush()
+    finally:
+        close_spare()
 
 
 def main(argv: list[str]) -> None:

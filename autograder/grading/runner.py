@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import socket
 import time
 from pathlib import Path
@@ -28,7 +27,6 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from . import sandbox, wire
 
-CHECK_CALL = re.compile(r"^\s*(check_\w+)\((\w+)\)\s*$", re.MULTILINE)
 ANSWER_CAP = 64 * 1024 * 1024
 
 
@@ -68,18 +66,6 @@ class CappedClient(NotebookClient):
                 asyncio.ensure_future(self.km.shutdown_kernel(now=True))
             return None
         return super().output(outs, msg, display_id, cell_index)
-
-
-def test_arguments(source: dict) -> dict[str, str]:
-    """``{grade_id: name}``: the notebook variable each hidden test cell hands to its check."""
-    out = {}
-    for cell in source["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell["cell_type"] == "code" and meta.get("grade") and not meta.get("solution"):
-            found = CHECK_CALL.search("".join(cell["source"]))
-            if found:
-                out[meta["grade_id"]] = found.group(2)
-    return out
 
 
 def cells_to_run(student: dict, source: dict) -> list[tuple[int, dict]]:
