@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib
 import io
 import json
@@ -56,13 +57,15 @@ def _positive(args, p) -> None:
 class Worker:
     """A grading process (``job.serve``) fed one job at a time; replaced whenever it dies or hangs."""
 
-    def __init__(self):
-        self.proc = None
+    def __init__(self, limits: sandbox.Limits):
+        self.proc, self.limits = None, limits
         self.log = tempfile.TemporaryFile()
+        self._start()  # its imports and first kernel get under way while the command prepares
 
     def _start(self) -> None:
         read, write = os.pipe()
-        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.grading.job", "--serve", str(write)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.grading.job", "--serve", str(write),
+                                      json.dumps(dataclasses.asdict(self.limits))],
                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log,
                                      pass_fds=(write,), start_new_session=True)
         os.close(write)
@@ -112,15 +115,14 @@ class Worker:
         return json.loads(line)
 
 
-def run_all(todo: list[dict], workers: int, budget: float):
-    """Yield each job's result as it finishes, ``workers`` jobs at a time, each worker its own process."""
+def run_all(todo: list[dict], pool: list[Worker], budget: float):
+    """Yield each job's result as it finishes, one job at a time per worker of ``pool``."""
     jobs_left: queue.Queue = queue.Queue()
     for job in todo:
         jobs_left.put(job)
     done: queue.Queue = queue.Queue()
 
-    def work():
-        worker = Worker()
+    def work(worker):
         try:
             while True:
                 try:
@@ -135,7 +137,9 @@ def run_all(todo: list[dict], workers: int, budget: float):
         finally:
             worker.stop()
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(workers, len(todo)))]
+    for worker in pool[len(todo):]:
+        worker.stop()
+    threads = [threading.Thread(target=work, args=(worker,), daemon=True) for worker in pool[:len(todo)]]
     for thread in threads:
         thread.start()
     for _ in todo:
@@ -208,10 +212,12 @@ def grade(args) -> int:
     for item in missing:
         print(f"sandbox: MISSING protection: {item}", file=sys.stderr)
     feedback = args.feedback or args.submissions.resolve().parent / "feedback"
-    book = Book(args.db, assignment.name, assignment.notebook, table)
     cache = tempfile.TemporaryDirectory(prefix="nnref-oracles-")
     os.environ.setdefault(oracles.CACHE_ENV, cache.name)
+    pool = [Worker(limits) for _ in range(args.workers)]
+    book = None
     try:
+        book = Book(args.db, assignment.name, assignment.notebook, table)
         try:
             passed, seconds = warm_oracles(assignment, table)
             print(f"oracles: computed once for {passed} of {len(table)} parts in {seconds:.1f} s", file=sys.stderr)
@@ -224,7 +230,7 @@ def grade(args) -> int:
         budget = 2 * limits.notebook_timeout_s + 90  # the notebook, the grader's calls, start and stop
         results = [done[s] for s in students if s in done]
         with tqdm(total=len(todo), unit="submission", desc=f"grading {assignment.name}") as bar:
-            for result in run_all(todo, args.workers, budget):
+            for result in run_all(todo, pool, budget):
                 save_feedback(result, assignment, feedback)
                 book.record(result)
                 results.append(result)
@@ -238,7 +244,10 @@ def grade(args) -> int:
         print(report.summary([r for r in results if r["student"] not in done], len(results) - len(todo)))
         return 0
     finally:
-        book.close()
+        for worker in pool:
+            worker.stop()
+        if book is not None:
+            book.close()
         cache.cleanup()
 
 

@@ -325,13 +325,16 @@ def _private_mounts() -> bool:
     return True
 
 
-def serve(reply_fd: int) -> None:
+def serve(reply_fd: int, limits: dict | None = None) -> None:
     """A grading worker: one job (a JSON line) at a time from stdin, each result as a JSON line on
     ``reply_fd``.  A worker grades many submissions, so the imports and the oracle cache are paid once;
-    whatever kills it costs the job in hand alone (the command starts another)."""
-    global _PREFETCH
+    whatever kills it costs the job in hand alone (the command starts another).  ``limits``: those of
+    the jobs to come, to launch the first kernel at once."""
+    global _PREFETCH, _SPARE
     _PREFETCH = True
     try:
+        if limits is not None:  # the first kernel starts before the first job arrives
+            _SPARE = Sandbox(sandbox.Limits(**limits))
         with os.fdopen(reply_fd, "wb") as reply:
             for line in sys.stdin.buffer:
                 result = grade(json.loads(line))
@@ -346,7 +349,7 @@ def main(argv: list[str]) -> None:
     _PRIVATE_MOUNTS = _private_mounts()
     _die_with_parent()
     if argv[:1] == ["--serve"]:
-        serve(int(argv[1]))
+        serve(int(argv[1]), json.loads(argv[2]) if len(argv) > 2 else None)
         return
     job = json.loads(Path(argv[0]).read_text())
     result = grade(job)
