@@ -430,3 +430,50 @@ def test_bad_arguments_are_named(args, message, capsys):
     with pytest.raises(SystemExit) as stop:
         cli.main(["grade", *args])
     assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def _workers_of(command_pid: int) -> list[int]:
+    """The grading worker processes started by the command ``command_pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == command_pid \
+                    and b"--serve" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def test_a_worker_killed_from_outside_costs_its_job_alone(tmp_path):
+    """The worker grading a slow notebook is killed mid-job: that submission fails with the reason, the
+    pool starts a new worker, and every other submission is graded."""
+    folder, db, report = tmp_path / "submitted", tmp_path / "gradebook.db", tmp_path / "report.json"
+    _write(folder, "slow", _notebook("gates", "import time\ntime.sleep(8)\n" + _solution("gates")))
+    for student in ("ann", "bob", "cid"):
+        _write(folder, student, _notebook())
+    args = [sys.executable, "-m", "autograder", "grade", ASSIGNMENT.name, "--submissions", str(folder),
+            "--db", str(db), "--workers", "1", "--timeout", "30", "--report", str(report)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120  # one worker, students in name order: ann, bob, cid, then slow
+    while time.monotonic() < deadline and len(_safe_journal(db)) < 3:
+        time.sleep(0.2)
+    time.sleep(2)  # "slow" is in its 8 s cell now
+    workers = _workers_of(proc.pid)
+    assert len(workers) == 1, workers
+    os.kill(workers[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    results = {r["student"]: r for r in json.loads(report.read_text())["results"]}
+    assert results["slow"]["status"] == "failed"
+    assert "the grading process ended" in results["slow"]["error"]
+    assert all(results[s]["status"] == "graded" and results[s]["score"] == FULL for s in ("ann", "bob", "cid"))
+    assert _sandbox_processes() == []
+
+
+def _solution(cell: str) -> str:
+    solution = course.read_notebook(ASSIGNMENT.source())
+    source = next(c for c in solution["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == cell)
+    text = "".join(source["source"])
+    return "\n".join(line for line in text.splitlines() if "### " not in line) + "\n"
+

@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import re
 import time
+import warnings
 
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import SAWarning, SQLAlchemyError
 
 COURSE_ID = "nnref"
 METADATA = MetaData()
@@ -91,7 +92,9 @@ class Book:
             try:
                 self.gb.find_submission(self.assignment, student)
             except MissingEntry:
-                self.gb.add_submission(self.assignment, student)
+                with warnings.catch_warnings():  # nbgrader's own autoflush notice, on every new submission
+                    warnings.filterwarnings("ignore", message=".*not in session", category=SAWarning)
+                    self.gb.add_submission(self.assignment, student)
             for part in result["parts"]:
                 grade = self.gb.find_grade(part["id"], self.notebook, self.assignment, student)
                 grade.auto_score = float(part["score"])
