@@ -107,6 +107,21 @@ for attempt in (lambda: sqlite3.connect(DB).execute("update grade set auto_score
     except Exception as error:
         print(type(error).__name__, error)
 """ + WRONG_TLU.replace("np.zeros(len(X))", "(X @ w + b >= 0).astype(float)")
+# One file past the size limit, then files until the scratch space is full: each write fails, nothing leaks out.
+FILLS_DISK = """
+chunk = b"x" * 2**20
+with open("big.bin", "wb") as f:
+    for _ in range(100):
+        f.write(chunk)
+"""
+FILLS_SCRATCH = """
+import itertools
+chunk = b"x" * 2**20
+for i in itertools.count():
+    with open(f"part{i}.bin", "wb") as f:
+        for _ in range(32):
+            f.write(chunk)
+"""
 FORK_STORM = """
 import os, time
 while True:
@@ -141,6 +156,8 @@ ATTACKS = {
     # kill(-1) reaches every process the kernel may signal but itself and init: in the jail, none
     "kills_everyone": ("gates", "import os, signal\nos.kill(-1, signal.SIGKILL)", "graded", None, GATES, True),
     "fork_storm": ("gates", FORK_STORM, "graded", None, GATES, True),
+    "file_too_large": ("gates", FILLS_DISK, "graded", None, GATES, True),
+    "fills_scratch": ("gates", FILLS_SCRATCH, "graded", None, GATES, True),
     "reads_solutions": ("tlu", READS_SOLUTIONS, "graded", None, ["test_tlu"], True),
     "writes_everywhere": ("tlu", WRITES_EVERYWHERE, "graded", None, [], True),
 }
