@@ -83,10 +83,14 @@ def run(cfg, rng) -> Row:
     row.notes.append("the directional check's own work per direction (drawing a Gaussian direction over every "
                      "parameter, two perturbed copies, an inner product) does not grow with the batch, a forward "
                      "pass does: the directional / analytic ratio falls as the batch grows")
+    row.notes.append("'floor' = what the check costs with nothing but its draws and loss evaluations (the Gaussian "
+                     "draws alone are about half of the check at batch 64); the same seed must give the same "
+                     "directions, so the draws cannot be made cheaper without changing the check's results")
     return row
 
 
 def _costs(row, cfg, batch):
+    from nnref.backend import backend_of, dtype_name, random_normal
     from nnref.gradcheck import check_directional, check_gradients
 
     sizes, sample = cfg.gradcheck_sizes, cfg.gradcheck_sample
@@ -94,16 +98,24 @@ def _costs(row, cfg, batch):
     grads = analytic()
     total = model.num_parameters()
     checked = sum(min(sample, int(np.prod(p.shape))) for p in params.values())
+    draw_rng = np.random.default_rng(0)
 
     def central_sample():
         report = check_gradients(f, params, grads, max_entries=sample, rng=0)
         if report.checked != checked or not report.ok:
             raise RuntimeError(f"central-difference sample went wrong: {report}")
 
+    def draw_direction():
+        """What check_directional draws per direction: a Gaussian entry for every parameter."""
+        for p in params.values():
+            random_normal(tuple(p.shape), draw_rng, dtype_name(p), backend_of(p))
+
     samples = compare({
         "analytic": analytic,
         "directional": lambda: check_directional(f, params, grads, num_directions=cfg.directions, rng=0),
         "central-sample": central_sample,
+        "draw": draw_direction,
+        "loss": lambda: f(params),
     }, repeats=cfg.repeats, min_time=cfg.min_time)
     full = [t / checked * total for t in samples["central-sample"]]
     label = f"MLP {'-'.join(map(str, sizes))} tanh, {total} parameters, float64, batch {batch}"
@@ -114,6 +126,13 @@ def _costs(row, cfg, batch):
     row.add(f"batch {batch}: full central differences", "time", "s", Stats.of(full), note=note)
     row.add_comparison(f"batch {batch}: directional / analytic gradient", samples, "directional", "analytic",
                        at_most=5.0)
+    # The check cannot cost less than its directions' draws and two loss evaluations per direction:
+    # this floor, in the same rounds, says how much of the ratio above is the check's own overhead.
+    n = cfg.directions
+    floor = [n * (d + 2 * e) / a for d, e, a in zip(samples["draw"], samples["loss"], samples["analytic"])]
+    best_floor = n * (min(samples["draw"]) + 2 * min(samples["loss"])) / min(samples["analytic"])
+    row.add_ratio(f"batch {batch}: floor {n} x (one direction's draw + 2 loss evaluations) / analytic gradient",
+                  Stats.of(floor), best=best_floor, note=f"{total} standard normal draws per direction")
     row.add_ratio(f"batch {batch}: full central differences / directional",
                   Stats.of(c / d for c, d in zip(full, samples["directional"])),
                   best=min(full) / min(samples["directional"]), at_least=1000.0, note=note)

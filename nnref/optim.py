@@ -12,16 +12,17 @@ The sampled gradients are unbiased estimates of the batch gradient.
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .backend import make_rng, namespace
+from .backend import is_torch, make_rng, no_grad
 from .constraints import clip_by_norm, clip_by_value, project_weights
 from .losses import get_loss
-from .validation import check_array, check_positive
+from .validation import all_finite, check_array, check_positive
 
 METHODS = ("batch", "sgd", "minibatch")
 
@@ -31,12 +32,18 @@ class SGD:
 
     ``weight_decay`` λ adds the gradient of the penalty (λ/2)‖W‖² for the
     weight matrices (names ending in ``W``); biases are not decayed.
+
+    Each step puts new arrays into the model, so an array taken from it
+    keeps its values.  ``in_place=True`` writes the same numbers into the
+    parameter arrays themselves instead (no new arrays per step); ``fit``
+    does that, on copies of the parameters it makes when it starts.
     """
 
-    def __init__(self, model, lr: float, weight_decay: float = 0.0):
+    def __init__(self, model, lr: float, weight_decay: float = 0.0, *, in_place: bool = False):
         check_positive(lr, "lr")
         check_positive(weight_decay, "weight_decay", allow_zero=True)
         self.model, self.lr, self.weight_decay = model, float(lr), float(weight_decay)
+        self.in_place = bool(in_place)
 
     def zero_grad(self) -> None:
         self.model.zero_grad()
@@ -49,7 +56,50 @@ class SGD:
             raise RuntimeError(f"no gradient for {missing}: call backward before step")
         if self.weight_decay:
             grads = {k: g + self.weight_decay * params[k] if k.split(".")[-1] == "W" else g for k, g in grads.items()}
-        self.model.set_parameters({k: params[k] - self.lr * grads[k] for k in params})
+        if self.in_place:
+            _update_in_place(self.model, params, grads, self.lr)
+        else:
+            self.model.set_parameters({k: params[k] - self.lr * grads[k] for k in params})
+
+
+def _update_in_place(model, params, grads, lr) -> None:
+    """θ ← θ − lr·g written into each parameter array, where that gives exactly the
+    numbers of a new array (lr·g is rounded first either way); elsewhere a new array."""
+    replaced = {}
+    for k, p in params.items():
+        if _can_update_in_place(p, grads[k]):
+            p -= lr * grads[k]
+        else:
+            replaced[k] = p - lr * grads[k]
+    if replaced:
+        model.set_parameters(replaced)
+
+
+def _can_update_in_place(p, g) -> bool:
+    """Same array type, dtype and shape (a new array would not be cast or broadcast),
+    both contiguous (it would have p's memory layout), p writeable and, on torch,
+    outside autograd."""
+    if type(p) is not type(g) or p.dtype != g.dtype or p.shape != g.shape:
+        return False
+    if type(p) is np.ndarray:
+        return p.flags.writeable and p.flags.c_contiguous and g.flags.c_contiguous
+    return (is_torch(p) and not p.requires_grad and p.device == g.device
+            and p.is_contiguous() and g.is_contiguous())
+
+
+def _own_copy(value):
+    """A copy that ``fit`` may update in place; a non-contiguous array is kept as it
+    is (``SGD`` replaces it out of place, as it always did)."""
+    if type(value) is np.ndarray:
+        return value.copy() if value.flags.c_contiguous else value
+    if is_torch(value):
+        return value.clone() if value.is_contiguous() else value
+    return value
+
+
+def _snapshot(value):
+    """A copy with the same memory layout (early stopping's best parameters)."""
+    return value.clone() if is_torch(value) else np.copy(value, order="K")
 
 
 @dataclass
@@ -69,19 +119,41 @@ class Diverged(ArithmeticError):
 
 def _finite_output(model, X):
     out = model(X)
-    xp = namespace(out)
-    if not bool(xp.all(xp.isfinite(out))):
+    if not all_finite(out):
         raise Diverged("the model's output is no longer finite")
     return out
 
 
+# type(model) -> whether its backward takes input_grad=; asked on every step, answered once per class
+_TAKES_INPUT_GRAD: dict[type, bool] = {}
+
+
+def _takes_input_grad(model) -> bool:
+    if "backward" in vars(model):  # a backward set on the instance itself: ask it
+        return "input_grad" in inspect.signature(model.backward).parameters
+    cls = type(model)
+    if cls not in _TAKES_INPUT_GRAD:
+        _TAKES_INPUT_GRAD[cls] = "input_grad" in inspect.signature(cls.backward).parameters
+    return _TAKES_INPUT_GRAD[cls]
+
+
+@no_grad  # one switch for the whole pass, instead of one in every module's forward and backward
 def loss_and_grad(model, loss, X, y):
-    """One forward and backward pass; returns the loss as a float."""
+    """One forward and backward pass; returns the loss as a float.
+
+    X is data, so nobody needs ∂L/∂X: where the model's ``backward`` takes
+    ``input_grad`` (Dense, Sequential, MLP) it is asked not to compute it,
+    which spares the first layer's largest product.  The parameter gradients
+    are the same either way.
+    """
     value = float(loss(_finite_output(model, X), y))
     if not math.isfinite(value):
         raise Diverged(f"the loss is {value}")
     model.zero_grad()
-    model.backward(loss.backward())
+    if _takes_input_grad(model):
+        model.backward(loss.backward(), input_grad=False)
+    else:
+        model.backward(loss.backward())
     return value
 
 
@@ -132,7 +204,10 @@ def fit(model, X, y, *, loss=None, method="minibatch", lr=0.1, epochs=100, batch
     if patience is not None and X_val is None:
         raise ValueError("early stopping (patience) needs a validation set X_val, y_val")
     loss = get_loss(loss) if loss is not None else model.default_loss()
-    optimiser, rng, history = SGD(model, lr, weight_decay), make_rng(rng), History()
+    # fit trains copies of the parameters, made once here: every step can then
+    # update them in place, and an array the caller holds is never overwritten
+    model.set_parameters({k: _own_copy(v) for k, v in model.parameters().items()})
+    optimiser, rng, history = SGD(model, lr, weight_decay, in_place=True), make_rng(rng), History()
     model.train()
     bar = tqdm(range(epochs), desc=f"{method} GD", disable=not progress, leave=False)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -165,7 +240,9 @@ def _train(model, loss, X, y, X_val, y_val, method, batch_size, optimiser, rng, 
             history.val_loss.append(evaluate(model, loss, X_val, y_val))
             postfix["val"] = f"{history.val_loss[-1]:.4g}"
             if history.val_loss[-1] < best:
-                best, best_params, waited = history.val_loss[-1], dict(model.parameters()), 0
+                # copies: the steps that follow update the parameter arrays in place
+                best, waited = history.val_loss[-1], 0
+                best_params = {k: _snapshot(v) for k, v in model.parameters().items()}
                 history.best_epoch = epoch
             else:
                 waited += 1

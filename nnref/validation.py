@@ -11,6 +11,9 @@ import numpy as np
 
 from .backend import backend_of, dtype_name, is_torch, namespace
 
+# NumPy arrays are the common case: their namespace is looked up once, here
+_NUMPY = namespace(np.empty(0))
+
 
 def _describe(x) -> str:
     return f"{type(x).__module__.split('.')[0]} array of shape {tuple(x.shape)}, dtype {dtype_name(x)}"
@@ -28,22 +31,39 @@ def check_array(x, name: str, *, ndim=None, shape=None, floating=True, finite=Fa
             f"{name} must be a NumPy array or a torch tensor, got {type(x).__name__}; "
             "convert it with nnref.asarray"
         )
-    xp = namespace(x)
+    xp = _NUMPY if numpy_array else namespace(x)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.ndim not in allowed:
             want = " or ".join(str(n) for n in allowed)
             raise ValueError(f"{name} must have {want} dimensions, got {_describe(x)}")
-    if shape is not None:
-        if len(shape) != x.ndim or any(s is not None and s != d for s, d in zip(shape, x.shape)):
-            want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
-            raise ValueError(f"{name} must have shape {want}, got {_describe(x)}")
+    if shape is not None and not _shape_matches(x.shape, shape):
+        want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must have shape {want}, got {_describe(x)}")
     # dtype.kind "f" is exactly NumPy's "real floating" set, without isdtype's parsing
     if floating and not (x.dtype.kind == "f" if numpy_array else xp.isdtype(x.dtype, "real floating")):
         raise TypeError(f"{name} must be a float32 or float64 array, got {_describe(x)}")
-    if finite and not bool(np.isfinite(x).all() if numpy_array else xp.all(xp.isfinite(x))):
+    if finite and not all_finite(x):
         raise ValueError(f"{name} contains NaN or infinite values ({_describe(x)})")
     return xp
+
+
+def _shape_matches(got, want) -> bool:
+    # a plain loop: this runs several times per training step, a generator costs more than the test
+    if len(got) != len(want):
+        return False
+    for w, g in zip(want, got):
+        if w is not None and w != g:
+            return False
+    return True
+
+
+def all_finite(x) -> bool:
+    """True when no entry of ``x`` is NaN or infinite (NumPy's own reduction for NumPy arrays)."""
+    if type(x) is np.ndarray:
+        return bool(np.isfinite(x).all())
+    xp = namespace(x)
+    return bool(xp.all(xp.isfinite(x)))
 
 
 def check_compatible(x, x_name: str, ref, ref_name: str) -> None:

@@ -244,6 +244,25 @@ def test_sequential_forward_and_backward_match_autograd(n, backend, dtype):
         assert_on(grads[key], backend, dtype, f"Sequential gradient {key}")
 
 
+@pytest.mark.parametrize("n", [5, 1])
+def test_backward_without_input_grad_returns_none_and_the_same_parameter_gradients(n, backend, dtype):
+    """input_grad=False skips dL/dX of a dense first module (the data needs none): the
+    parameter gradients are exactly those of the full backward pass."""
+    rng = np.random.default_rng(9)
+    X = to_backend(rng.standard_normal((n, 3)), backend, dtype)
+    grad_out = to_backend(rng.standard_normal((n, 2)), backend, dtype)
+    runs = []
+    for input_grad in (True, False):
+        model = Sequential(dense(3, 4, backend, dtype, 0), nnref.get_activation("tanh"), dense(4, 2, backend, dtype, 1))
+        model.forward(X)
+        runs.append((model.backward(grad_out, input_grad=input_grad), model.gradients()))
+    (grad_X, full), (nothing, skipped) = runs
+    assert grad_X is not None and nothing is None
+    assert set(skipped) == set(full) == {"0.W", "0.b", "2.W", "2.b"}
+    for key, value in full.items():
+        np.testing.assert_array_equal(to_np64(skipped[key]), to_np64(value), err_msg=key)
+
+
 def test_sequential_zero_grad_forgets_every_gradient():
     model = Sequential(
         Dense(3, 4, rng=0, backend="numpy"), nnref.get_activation("relu"), Dense(4, 2, rng=1, backend="numpy")

@@ -95,8 +95,12 @@ def test_mlp_rejects_bad_input():
     model = MLP([2, 3, 1], rng=0)
     with pytest.raises(ValueError, match=r"X must have shape \(any, 2\)"):
         model(np.ones((4, 3)))
+    with pytest.raises(ValueError, match=r"X must have shape \(any, 2\), got numpy array of shape \(2,\)"):
+        model(np.ones(2))
     with pytest.raises(ValueError, match="X contains NaN"):
         model(np.array([[1.0, np.nan]]))
+    with pytest.raises(ValueError, match="X contains NaN or infinite"):
+        model(np.array([[1.0, 2.0], [-np.inf, 0.0]]))
     with pytest.raises(TypeError, match="X has dtype float32"):
         model(np.ones((4, 2), dtype=np.float32))
     with pytest.raises(TypeError, match="X must be a NumPy array"):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import split, to_backend
+from helpers import split, to_backend, to_np64
 
+import nnref
 from nnref import data
 from nnref.layers import Dense
 from nnref.losses import SquaredError
 from nnref.models import MLP
-from nnref.optim import SGD, fit, loss_and_grad
+from nnref.module import Module
+from nnref.optim import SGD, evaluate, fit, loss_and_grad, minibatches
 
 
 def test_one_sgd_step_is_theta_minus_lr_grad():
@@ -99,3 +101,135 @@ def test_weight_decay_shrinks_the_fitted_weights():
         fit(model, X, y[:, None], method="batch", lr=0.2, epochs=200, weight_decay=decay, progress=False)
         norms.append(sum(float((w**2).sum()) for k, w in model.parameters().items() if k.endswith("W")))
     assert norms[1] < 0.8 * norms[0], norms
+
+
+def _trained_pair(backend, dtype, weight_decay=0.0, steps=5):
+    """The same model trained twice by hand, once with each kind of SGD update."""
+    name, device = split(backend)
+    X = to_backend(np.random.default_rng(1).standard_normal((7, 3)), backend, dtype)
+    y = to_backend(np.eye(2)[np.random.default_rng(2).integers(2, size=7)], backend, dtype)
+    models = []
+    for in_place in (False, True):
+        model = MLP([3, 5, 2], activation="tanh", output="softmax", rng=0, dtype=dtype, backend=name, device=device)
+        optimiser, loss = SGD(model, lr=0.3, weight_decay=weight_decay, in_place=in_place), model.default_loss()
+        for _ in range(steps):
+            loss_and_grad(model, loss, X, y)
+            optimiser.step()
+        models.append(model)
+    return models
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_in_place_update_gives_exactly_the_numbers_of_new_arrays(backend, dtype, weight_decay):
+    out_of_place, in_place = _trained_pair(backend, dtype, weight_decay)
+    for k, value in out_of_place.parameters().items():
+        np.testing.assert_array_equal(to_np64(in_place.parameters()[k]), to_np64(value), err_msg=k)
+
+
+def test_in_place_update_writes_into_the_arrays_and_the_default_never_does():
+    layer, X, y = Dense(3, 2, rng=0), np.ones((4, 3)), np.zeros((4, 2))
+    held = layer.params["W"]
+    kept = held.copy()
+    loss_and_grad(layer, SquaredError(), X, y)
+    SGD(layer, lr=0.1).step()
+    assert layer.params["W"] is not held
+    np.testing.assert_array_equal(held, kept)  # a caller's array is left alone
+    held = layer.params["W"]
+    loss_and_grad(layer, SquaredError(), X, y)
+    SGD(layer, lr=0.1, in_place=True).step()
+    assert layer.params["W"] is held and not np.array_equal(held, kept)
+
+
+@pytest.mark.parametrize("case", ["float32 gradient", "Fortran-ordered weights", "read-only weights"])
+def test_in_place_update_falls_back_to_a_new_array_where_it_cannot_be_exact(case):
+    """A gradient of another dtype, a parameter in another memory layout, a read-only
+    parameter: writing in place would cast, change the layout or fail, so SGD makes a
+    new array, with exactly the numbers of the default update."""
+    results = []
+    for in_place in (False, True):
+        layer = Dense(3, 2, rng=0)
+        if case == "Fortran-ordered weights":
+            layer.params["W"] = np.asfortranarray(layer.params["W"])
+        elif case == "read-only weights":
+            layer.params["W"].flags.writeable = False
+        held = layer.params["W"]
+        grads = {"W": np.full((2, 3), 0.5), "b": np.full(2, 0.25)}
+        if case == "float32 gradient":
+            grads["W"] = grads["W"].astype(np.float32)
+        SGD(layer, lr=0.1, in_place=in_place).step(grads)
+        assert layer.params["W"] is not held, "W must be replaced, not written into"
+        results.append(layer.params)
+    for k in ("W", "b"):
+        assert results[1][k].dtype == results[0][k].dtype, k
+        np.testing.assert_array_equal(results[1][k], results[0][k], err_msg=k)
+
+
+def test_fit_gives_the_numbers_of_the_default_update_and_leaves_the_callers_arrays_alone(backend):
+    """fit updates in place, on copies it makes at the start: a hand-written loop with
+    the default SGD (new arrays every step) reaches bit for bit the same parameters and
+    losses, and the arrays the caller took from the model before fit are unchanged."""
+    name, device = split(backend)
+    X, y = data.regression_1d(24, noise=0.1, rng=0)
+    X, y = to_backend(X, backend), to_backend(y[:, None], backend)
+    model = MLP([1, 8, 1], activation="tanh", rng=0, backend=name, device=device)
+    held = dict(model.parameters())
+    kept = {k: to_np64(v).copy() for k, v in held.items()}
+    history = fit(model, X, y, method="minibatch", batch_size=5, lr=0.1, epochs=4, weight_decay=0.01, rng=3,
+                  progress=False)
+
+    reference = MLP([1, 8, 1], activation="tanh", rng=0, backend=name, device=device)
+    loss, optimiser, rng = reference.default_loss(), SGD(reference, 0.1, weight_decay=0.01), np.random.default_rng(3)
+    losses = []
+    for _ in range(4):
+        for idx in minibatches(24, "minibatch", 5, rng):
+            rows = nnref.asarray(idx, backend=name, device=device)
+            loss_and_grad(reference, loss, X[rows], y[rows])
+            optimiser.step()
+        losses.append(evaluate(reference, loss, X, y))
+    assert history.train_loss == losses
+    for k, value in reference.parameters().items():
+        np.testing.assert_array_equal(to_np64(model.parameters()[k]), to_np64(value), err_msg=k)
+    for k, value in held.items():
+        np.testing.assert_array_equal(to_np64(value), kept[k], err_msg=f"fit overwrote the caller's {k}")
+
+
+class _PlainBackward(Module):
+    """A hand-written module whose backward knows nothing of input_grad."""
+
+    def __init__(self):
+        super().__init__()
+        self.params["w"] = np.array([2.0])
+
+    def forward(self, x):
+        self._x = x
+        return x * self.params["w"]
+
+    def backward(self, grad_out):
+        self.grads["w"] = (grad_out * self._x).sum(axis=0)
+        return grad_out * self.params["w"]
+
+
+def test_loss_and_grad_asks_for_no_input_gradient_where_the_model_allows_it():
+    model = MLP([3, 4, 2], activation="tanh", rng=0)
+    X, y = np.random.default_rng(0).standard_normal((5, 3)), np.zeros((5, 2))
+    loss = model.default_loss()
+    first, calls = model.modules[0], []
+    original = first.backward
+
+    def spy(grad_out, input_grad=True):
+        calls.append(input_grad)
+        return original(grad_out, input_grad=input_grad)
+
+    first.backward = spy
+    loss_and_grad(model, loss, X, y)
+    assert calls == [False], "the first layer's input is data: its gradient is not wanted"
+    grads = model.gradients()
+    loss(model(X), y)
+    model.zero_grad()
+    model.backward(loss.backward())
+    for k, g in model.gradients().items():
+        np.testing.assert_array_equal(grads[k], g, err_msg=k)
+
+    plain = _PlainBackward()
+    value = loss_and_grad(plain, SquaredError(), np.ones((3, 1)), np.zeros((3, 1)))
+    assert value == pytest.approx(2.0) and plain.grads["w"] == pytest.approx([2.0])
