@@ -110,7 +110,8 @@ def _mlp(row, cfg, rng, device, sync):
 
     weights = initial_weights(sizes, "float32")
     name = f"{'-'.join(map(str, sizes))} b{batch}"
-    ours, theirs = step_products(sizes, batch), step_products(sizes, batch, input_grad=False)
+    # the training step, as fit runs it, skips ∂L/∂X of the data like torch's autograd: the same products
+    ours = theirs = step_products(sizes, batch, input_grad=False)
     for mode in ("FP32", "TF32"):
         allow = MATMUL_MODES[mode][1]
         with tf32(allow):
