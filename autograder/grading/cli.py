@@ -158,7 +158,7 @@ def save_feedback(result: dict, assignment, feedback: Path) -> None:
     killed in between leaves the submission ungraded and a rerun rewrites
     both, so a recorded grade always has its feedback.
     """
-    from . import feedback_html  # nbconvert and nbgrader's templates: imported once grading is under way
+    from . import feedback_html  # imported in the background since the command started
 
     notebook = result.pop("notebook", None)
     student, stem = result["student"], Path(assignment.notebook).stem
@@ -215,6 +215,8 @@ def grade(args) -> int:
     cache = tempfile.TemporaryDirectory(prefix="nnref-oracles-")
     os.environ.setdefault(oracles.CACHE_ENV, cache.name)
     pool = [Worker(limits) for _ in range(args.workers)]
+    # nbconvert and nbgrader's templates take a second or two to import: done meanwhile, not after the first result
+    threading.Thread(target=importlib.import_module, args=("autograder.grading.feedback_html",), daemon=True).start()
     book = None
     try:
         book = Book(args.db, assignment.name, assignment.notebook, table)
