@@ -13,8 +13,10 @@ check passes on that data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -146,8 +148,14 @@ class Session:
         try:
             if self.client.kc is not None:
                 self.client.kc.stop_channels()
+            process = getattr(self.km.provisioner, "process", None)
+            if process is not None and process.poll() is None:
+                # the kill jupyter_client would send, without its 0.1 s polls for the end of the process
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
             if self.km.has_kernel:
-                run_sync(self.km.shutdown_kernel)(now=True)
+                run_sync(self.km.shutdown_kernel)(now=True)  # finds it gone: only closes and cleans up
         finally:
             run_sync(self.km.cleanup_resources)()
 
