@@ -168,6 +168,7 @@ DAMAGED = {
     "tests_moved": ("move", "graded", "locked cells were moved"),
     "test_edited": ("edit", "graded", "locked cell test_tlu was edited"),
     "points_edited": ("points", "graded", "the points of test_tlu were changed to 100"),
+    "metadata_edited": ("metadata", "graded", "locked cell test_tlu was deleted"),
     "extra_notebook": ("extra", "graded", "ignored extra files in the submission: scratch.ipynb"),
     "wrongly_named": ("rename", "ungradable", "missing notebook neurons.ipynb; the submission holds ['Neurons.ipynb']"),
     "no_notebook": ("remove", "ungradable", "missing notebook neurons.ipynb"),
@@ -214,9 +215,12 @@ def _damage(folder: Path, student: str, how: str) -> None:
         cells[_cell_index(nb, "test_tlu")]["source"] = "print('all tests passed')"
     elif how == "points":
         cells[_cell_index(nb, "test_tlu")]["metadata"]["nbgrader"]["points"] = 100
+    elif how == "metadata":  # the test cell passed off as an ordinary answer cell under another name
+        cells[_cell_index(nb, "test_tlu")]["metadata"]["nbgrader"].update(grade_id="my_cell", grade=False,
+                                                                           solution=True, locked=False)
     elif how == "extra":
         _write(folder, student, nb, "scratch.ipynb")
-    if how in ("delete", "duplicate", "move", "edit", "points", "extra"):
+    if how in ("delete", "duplicate", "move", "edit", "points", "metadata", "extra"):
         _write(folder, student, nb)
     elif how == "rename":
         _write(folder, student, nb, "Neurons.ipynb")

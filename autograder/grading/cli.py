@@ -18,13 +18,14 @@ import tempfile
 import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from .. import course, oracles
+from . import gradebook, report, sandbox
 from . import job as jobs
-from . import report, sandbox
 from .gradebook import Book
 
 
@@ -217,15 +218,19 @@ def grade(args) -> int:
     pool = [Worker(limits) for _ in range(args.workers)]
     # nbconvert and nbgrader's templates take a second or two to import: done meanwhile, not after the first result
     threading.Thread(target=importlib.import_module, args=("autograder.grading.feedback_html",), daemon=True).start()
+    opening = ThreadPoolExecutor(1, thread_name_prefix="gradebook")
     book = None
     try:
-        book = Book(args.db, assignment.name, assignment.notebook, table)
+        # the journal is read directly (and a gradebook that cannot be opened is named) before anything runs;
+        # nbgrader's Gradebook, which for a new database runs alembic in a subprocess (seconds), opens in the
+        # background while the oracles are computed and the first submissions graded
+        done = {} if args.force else gradebook.finished(args.db, assignment.name)
+        book = opening.submit(Book, args.db, assignment.name, assignment.notebook, table)
         try:
             passed, seconds = warm_oracles(assignment, table)
             print(f"oracles: computed once for {passed} of {len(table)} parts in {seconds:.1f} s", file=sys.stderr)
         except Exception as error:  # the jobs compute what is missing themselves
             print(f"oracles: not precomputed ({type(error).__name__}: {error})", file=sys.stderr)
-        done = {} if args.force else book.finished()
         students = sorted(p.name for p in args.submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
         todo = [jobs.make_job(assignment.name, s, args.submissions / s / assignment.name, limits)
                 for s in students if s not in done]
@@ -234,11 +239,12 @@ def grade(args) -> int:
         with tqdm(total=len(todo), unit="submission", desc=f"grading {assignment.name}") as bar:
             for result in run_all(todo, pool, budget):
                 save_feedback(result, assignment, feedback)
-                book.record(result)
+                book.result().record(result)
                 results.append(result)
                 bar.set_postfix_str(f"{result['student']}: {result['status']} {result['score']:g}/"
                                     f"{result['max_score']:g}")
                 bar.update()
+        book.result()  # opened (or its error raised) even when there was nothing to grade
         if args.report:
             table_path = report.write(args.report, assignment.name, results)
             print(f"report: {args.report} and {table_path}", file=sys.stderr)
@@ -249,7 +255,9 @@ def grade(args) -> int:
         for worker in pool:
             worker.stop()
         if book is not None:
-            book.close()
+            with contextlib.suppress(BaseException):  # an error opening it is already on its way out
+                book.result().close()
+        opening.shutdown()
         cache.cleanup()
 
 

@@ -14,9 +14,10 @@ import json
 import re
 import time
 import warnings
+from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
-from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, select
+from sqlalchemy import Column, Float, MetaData, String, Table, Text, create_engine, delete, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SAWarning, SQLAlchemyError
 
@@ -52,6 +53,34 @@ class GradebookError(SystemExit):
     """
 
 
+def _unopenable(url: str, error: Exception) -> GradebookError:
+    reason = str(getattr(error, "orig", None) or error)  # the driver's own words, if it spoke
+    if isinstance(error, ImportError):
+        reason += " (the database driver named in the URL is not installed)"
+    return GradebookError(f"cannot open the gradebook {shown(url)}: {' '.join(reason.split())}")
+
+
+def finished(db: str, assignment: str) -> dict[str, dict]:
+    """``{student: result}`` from the journal, read directly: fast, and a gradebook that cannot be
+    opened is named here, before any grading starts.  No gradebook yet: nothing finished."""
+    url = url_of(db)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return {}
+    try:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as connection:
+                if not inspect(connection).has_table(JOURNAL.name):
+                    return {}
+                rows = connection.execute(select(JOURNAL.c.student, JOURNAL.c.result)
+                                          .where(JOURNAL.c.assignment == assignment))
+                return {student: json.loads(result) for student, result in rows}
+        finally:
+            engine.dispose()
+    except (SQLAlchemyError, ImportError, ValueError) as error:
+        raise _unopenable(url, error) from None
+
+
 class Book:
     """nbgrader's gradebook for one assignment, and the journal of finished submissions."""
 
@@ -66,20 +95,10 @@ class Book:
             for gid, part in parts.items():
                 self.gb.update_or_create_grade_cell(gid, self.notebook, assignment, max_score=part.points,
                                                     cell_type="code")
-        except (SQLAlchemyError, ImportError, ValueError) as error:
+        except (SQLAlchemyError, ImportError, ValueError, OSError) as error:
             if self.gb is not None:
                 self.gb.close()
-            reason = str(getattr(error, "orig", None) or error)  # the driver's own words, if it spoke
-            if isinstance(error, ImportError):
-                reason += " (the database driver named in the URL is not installed)"
-            raise GradebookError(f"cannot open the gradebook {shown(url)}: "
-                                 f"{' '.join(reason.split())}") from None
-
-    def finished(self) -> dict[str, dict]:
-        """``{student: result}`` for every submission already recorded."""
-        rows = self.gb.db.execute(select(JOURNAL.c.student, JOURNAL.c.result)
-                                  .where(JOURNAL.c.assignment == self.assignment))
-        return {student: json.loads(result) for student, result in rows}
+            raise _unopenable(url, error) from None
 
     def record(self, result: dict) -> None:
         """Write one submission's grades and its journal row in one transaction."""
