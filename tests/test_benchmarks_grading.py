@@ -145,9 +145,11 @@ def test_quick_row_measures_both_graders_on_the_same_class():
 
     serial = _entry(row, f"serial nbgrader autograde, {size} submissions").median
     parallel = _entry(row, f"grade --workers 2, the same {size} submissions").median
-    startup = _entry(row, "grade: start-up").median
+    startup = _entry(row, "grade: a run with nothing to grade").median
+    fixed = _entry(row, "grade: fixed cost of a run").median
     for value in (serial, parallel, startup):
         assert value > 0
+    assert fixed >= 0
     speedup = _entry(row, "serial nbgrader / grade --workers 2")
     assert speedup.target == ">= 3" and speedup.best == pytest.approx(serial / parallel)
     assert speedup.met == (serial / parallel >= 3)
@@ -161,15 +163,18 @@ def test_quick_row_measures_both_graders_on_the_same_class():
 
     per_single = _entry(row, "grade --workers 1: time per submission")
     bare = _entry(row, "bare nbclient")
-    assert bare.n == k and bare.min > 0 and per_single.median > 0
-    assert per_single.note == f"sample of {k}, start-up excluded"
+    # a difference of two runs (k and j submissions): in quick mode, with a handful of submissions, it is
+    # too noisy to have a sign; its formula is what is checked here
+    j = grading._small_size(k)
+    assert bare.n == k and bare.min > 0 and j < k
+    assert per_single.note == f"sample of {k}: (T{k} - T{j}) / {k - j}, fixed cost excluded"
     overhead = _entry(row, "per-submission overhead").median
     # the mean of the bare runs, recovered from the overhead, lies among the runs themselves
     mean_bare = per_single.median - overhead
     assert bare.min - 1e-9 <= mean_bare <= bare.max + 1e-9
     assert _entry(row, "grade --workers 1 / bare nbclient").median == pytest.approx(per_single.median / mean_bare)
     assert _entry(row, "serial nbgrader / bare nbclient").median == pytest.approx(serial / size / mean_bare)
-    per_parallel = (parallel - startup) / size
+    per_parallel = (parallel - fixed) / size
     assert _entry(row, "speed-up of 2 workers over 1").median == pytest.approx(per_single.median / per_parallel)
 
     notes = "\n".join(row.notes)
