@@ -72,12 +72,17 @@ class Worker:
         os.close(write)
         self.replies, self.buffer = read, b""
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = False) -> None:
+        """End the worker: ``graceful``, by closing its input so that it shuts its spare kernel down itself
+        (a few seconds at most), else at once (a kernel it launched then follows its launcher's parent)."""
         if self.proc is not None:
-            try:
+            if graceful and self.proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    self.proc.stdin.close()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=5)
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.proc.wait()
             os.close(self.replies)
             self.proc = None
@@ -136,10 +141,10 @@ def run_all(todo: list[dict], pool: list[Worker], budget: float):
                     worker.stop()
                     done.put(_failure(job, f"internal error of the grader: {type(error).__name__}: {error}"))
         finally:
-            worker.stop()
+            worker.stop(graceful=True)
 
     for worker in pool[len(todo):]:
-        worker.stop()
+        worker.stop(graceful=True)
     threads = [threading.Thread(target=work, args=(worker,), daemon=True) for worker in pool[:len(todo)]]
     for thread in threads:
         thread.start()
@@ -253,7 +258,7 @@ def grade(args) -> int:
         return 0
     finally:
         for worker in pool:
-            worker.stop()
+            worker.stop(graceful=True)
         if book is not None:
             with contextlib.suppress(BaseException):  # an error opening it is already on its way out
                 book.result().close()

@@ -77,6 +77,7 @@ class Spec:
     limits: dict
     scratch: str
     ipc: str
+    parent: int = 0  # the grading process that starts the launcher: when it is gone, so is the jail
 
 
 def minimal_env(home: str) -> dict:
@@ -277,8 +278,12 @@ def _init(spec: Spec, limits: Limits, command: list[str]) -> None:
 
 def _launch_jailed(spec: Spec, limits: Limits, command: list[str]) -> None:
     """Outside the jail: unshare, fork its init, and wait for it; killed, the init (and jail) follow."""
+    # the parent named by the grader, not os.getppid(): a grader killed while this launcher was still
+    # starting (a worker stopped just after launching its next kernel) would leave it orphaned from the start
+    parent = spec.parent or os.getppid()
+    if os.getppid() != parent:
+        os._exit(75)
     _unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
-    parent = os.getppid()
     init = os.fork()
     if init == 0:
         try:
@@ -301,7 +306,7 @@ def _launch_jailed(spec: Spec, limits: Limits, command: list[str]) -> None:
 
 def launcher_command(limits: Limits, scratch: Path, ipc: Path) -> list[str]:
     """The prefix that starts a kernel command under ``limits``."""
-    spec = Spec(asdict(limits), str(scratch), str(ipc))
+    spec = Spec(asdict(limits), str(scratch), str(ipc), os.getpid())
     return [sys.executable, "-m", "autograder.grading.sandbox", json.dumps(asdict(spec)), "--"]
 
 
