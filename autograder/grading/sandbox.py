@@ -222,10 +222,6 @@ def build_root(root: Path, spec: Spec, limits: Limits) -> None:
         _bind(path, root / path.lstrip("/"))
     for name in ETC_FILES:
         _bind(f"/etc/{name}", root / "etc" / name)
-    # the interpreter and its packages: the virtual environment and the Python it was made from
-    for prefix in {sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}:
-        if not prefix.startswith("/usr/"):
-            _bind(prefix, root / prefix.lstrip("/"))
     dev = root / "dev"
     dev.mkdir()
     _mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755")
@@ -236,6 +232,11 @@ def build_root(root: Path, spec: Spec, limits: Limits) -> None:
         _mount("tmpfs", place, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}m,mode=1777")
     (root / "proc").mkdir()
     _mount("proc", root / "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    # bound last, so that no tmpfs above hides them: a clone of the course under /tmp has its .venv there
+    # the interpreter and its packages: the virtual environment and the Python it was made from
+    for prefix in {sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}:
+        if not prefix.startswith("/usr/"):
+            _bind(prefix, root / prefix.lstrip("/"))
     for place in (spec.scratch, spec.ipc):
         _bind(place, root / place.lstrip("/"), writable=True)
 
