@@ -5,8 +5,7 @@ the submitted notebook, the limits); its result is the dict the report
 stores for that student.  :func:`grade` does all the work; the command runs
 jobs in worker processes (``python -m autograder.grading.job --serve FD``),
 apart from itself, so that a student who brings down the process grading
-them costs only their own result; ``python -m autograder.grading.job JOB
-RESULT`` grades one job file.  A cluster engine (Dask distributed) can run :func:`grade` on other
+them costs only their own result.  A cluster engine (Dask distributed) can run :func:`grade` on other
 machines unchanged: it needs nothing but the job and the course files.
 """
 
@@ -348,12 +347,9 @@ def main(argv: list[str]) -> None:
     global _PRIVATE_MOUNTS
     _PRIVATE_MOUNTS = _private_mounts()
     _die_with_parent()
-    if argv[:1] == ["--serve"]:
-        serve(int(argv[1]), json.loads(argv[2]) if len(argv) > 2 else None)
-        return
-    job = json.loads(Path(argv[0]).read_text())
-    result = grade(job)
-    Path(argv[1]).write_text(json.dumps(result))
+    if argv[:1] != ["--serve"] or len(argv) not in (2, 3):
+        sys.exit("usage: python -m autograder.grading.job --serve REPLY_FD [LIMITS_JSON]")
+    serve(int(argv[1]), json.loads(argv[2]) if len(argv) > 2 else None)
 
 
 if __name__ == "__main__":
