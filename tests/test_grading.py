@@ -503,6 +503,35 @@ def test_a_worker_killed_from_outside_costs_its_job_alone(tmp_path):
     assert _sandbox_processes() == []
 
 
+def test_two_threads_stopping_one_worker_at_once(tmp_path):
+    """As a run ends, the pool's thread and the command's clean-up both stop each worker: whichever comes
+    second must find it stopped, not half-stopped (CI once failed on exactly this)."""
+    import threading
+
+    from autograder.grading.cli import Worker
+
+    for _ in range(3):
+        worker = Worker(sandbox.Limits())
+        time.sleep(1)  # serving: its stdin is read, so a graceful stop takes a moment, which both threads wait out
+        pid, errors, ready = worker.proc.pid, [], threading.Barrier(2)
+
+        def stop():
+            ready.wait()
+            try:
+                worker.stop(graceful=True)
+            except Exception as error:  # collected: an exception in a thread would not fail the test
+                errors.append(error)
+
+        threads = [threading.Thread(target=stop) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert errors == [] and worker.proc is None
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
 def _solution(cell: str) -> str:
     solution = course.read_notebook(ASSIGNMENT.source())
     source = next(c for c in solution["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == cell)

@@ -61,6 +61,8 @@ class Worker:
     def __init__(self, limits: sandbox.Limits):
         self.proc, self.limits = None, limits
         self.log = tempfile.TemporaryFile()
+        # the pool's thread and the command's clean-up may both stop a worker as a run ends
+        self._stopping = threading.Lock()
         self._start()  # its imports and first kernel get under way while the command prepares
 
     def _start(self) -> None:
@@ -74,7 +76,12 @@ class Worker:
 
     def stop(self, graceful: bool = False) -> None:
         """End the worker: ``graceful``, by closing its input so that it shuts its spare kernel down itself
-        (a few seconds at most), else at once (a kernel it launched then follows its launcher's parent)."""
+        (a few seconds at most), else at once (a kernel it launched then follows its launcher's parent).
+        Safe to call from several threads at once: the first stops it, the others wait and find it stopped."""
+        with self._stopping:
+            self._stop(graceful)
+
+    def _stop(self, graceful: bool) -> None:
         if self.proc is not None:
             if graceful and self.proc.poll() is None:
                 with contextlib.suppress(OSError):
@@ -150,6 +157,8 @@ def run_all(todo: list[dict], pool: list[Worker], budget: float):
         thread.start()
     for _ in todo:
         yield done.get()
+    for thread in threads:  # each stops its worker gracefully: the run ends with no process left behind
+        thread.join()
 
 
 def _failure(job: dict, message: str) -> dict:
