@@ -248,18 +248,44 @@ def _digest(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def _sandbox_processes(wait: float = 10.0) -> list[int]:
-    """Live processes of sandbox users (there must be none once a run ends).  A jail's processes die by
-    SIGKILL when its init does, which the kernel delivers at once but the host reaps a moment later:
+    """Processes a finished run left behind (there must be none): grading workers whose command is gone,
+    and live processes of jails whose worker is gone.  A jail's user id is ``UID_BASE + 256 * worker PID
+    + n``, so its owner is known; a worker still serving its command belongs to a run going on beside
+    this one (pytest runs two workers), and neither it nor its jails are counted.  A jail's processes die
+    by SIGKILL when its init does, which the kernel delivers at once but the host reaps a moment later:
     zombies are not counted, and the survivors get ``wait`` seconds to go."""
+
+    def serving(pid: int) -> bool:  # a worker whose command (a Python process) is still there
+        return b"--serve" in _cmdline(pid) and b"python" in _cmdline(_parent(pid))
+
     deadline = time.monotonic() + wait
     while True:
         found = []
         for entry in Path("/proc").iterdir():
             try:
-                if entry.name.isdigit() and entry.stat().st_uid >= sandbox.UID_BASE \
+                if not entry.name.isdigit():
+                    continue
+                pid, uid = int(entry.name), entry.stat().st_uid
+                if b"autograder.grading.job\0--serve" in _cmdline(pid) and not serving(pid):
+                    found.append(pid)
+                elif uid >= sandbox.UID_BASE and not serving((uid - sandbox.UID_BASE) // 256) \
                         and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                    found.append(int(entry.name))
+                    found.append(pid)
             except (OSError, IndexError):
                 continue
         if not found or time.monotonic() > deadline:
@@ -466,15 +492,8 @@ def test_bad_arguments_are_named(args, message, capsys):
 
 def _workers_of(command_pid: int) -> list[int]:
     """The grading worker processes started by the command ``command_pid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == command_pid \
-                    and b"--serve" in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
+    return [int(e.name) for e in Path("/proc").iterdir()
+            if e.name.isdigit() and _parent(int(e.name)) == command_pid and b"--serve" in _cmdline(int(e.name))]
 
 
 def test_a_worker_killed_from_outside_costs_its_job_alone(tmp_path):
@@ -515,7 +534,7 @@ def test_two_threads_stopping_one_worker_at_once(tmp_path):
         time.sleep(1)  # serving: its stdin is read, so a graceful stop takes a moment, which both threads wait out
         pid, errors, ready = worker.proc.pid, [], threading.Barrier(2)
 
-        def stop():
+        def stop(worker=worker, errors=errors, ready=ready):
             ready.wait()
             try:
                 worker.stop(graceful=True)
