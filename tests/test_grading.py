@@ -293,6 +293,25 @@ def _sandbox_processes(wait: float = 10.0) -> list[int]:
         time.sleep(0.2)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can start a process as a sandbox user")
+def test_the_leak_check_sees_a_jail_whose_worker_is_gone():
+    """The check above is not vacuous: a process of a sandbox user whose worker PID is not a grading
+    worker (here PID 1's) is reported, and gone from the report once it ends."""
+    uid = sandbox.UID_BASE + 1 * 256 + 7
+
+    def become():
+        os.setgid(uid)
+        os.setuid(uid)
+
+    stray = subprocess.Popen(["sleep", "60"], preexec_fn=become)  # noqa: PLW1509 - runs before exec only
+    try:
+        assert stray.pid in _sandbox_processes(wait=0)
+    finally:
+        stray.kill()
+        stray.wait()
+    assert stray.pid not in _sandbox_processes(wait=0)
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
