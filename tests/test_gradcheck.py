@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import split, to_backend
+from helpers import assert_on, split, to_backend, to_np64
 
 from nnref.gradcheck import (
     GradientCheckError,
@@ -12,6 +12,7 @@ from nnref.gradcheck import (
     check_gradients,
     module_check_function,
     numerical_gradient,
+    random_direction,
 )
 from nnref.models import MLP
 
@@ -75,6 +76,36 @@ def test_planted_errors_are_caught(backend, checker, kind):
     assert not report.ok, f"{checker} check missed a {kind} error"
     with pytest.raises(GradientCheckError):
         report.raise_if_failed()
+
+
+def test_two_swapped_entries_are_caught_by_every_single_direction(backend):
+    """An error (a − b) at one entry and (b − a) at another, as a mixed-up index leaves it, is orthogonal to a
+    random-sign direction half the time; a direction drawn from a continuous distribution is never
+    orthogonal to it, so each of many seeds catches it with one direction alone."""
+    f, params, grads = _problem(backend)
+    W = grads["0.W"]
+    bad = W.clone() if hasattr(W, "clone") else W.copy()
+    bad[0, 1], bad[1, 0] = W[1, 0], W[0, 1]
+    assert abs(float(W[0, 1]) - float(W[1, 0])) > 1e-2  # a real error at this scale
+    for seed in range(20):
+        report = check_directional(f, params, {**grads, "0.W": bad}, num_directions=1, rng=seed)
+        assert not report.ok, f"seed {seed} missed the swap"
+
+
+def test_random_direction_is_unit_and_the_same_on_every_backend(backend):
+    f, params, _ = _problem(backend)
+    v = random_direction(params, np.random.default_rng(3))
+    assert list(v) == list(params)
+    for k, p in params.items():
+        assert tuple(v[k].shape) == tuple(p.shape)
+        assert_on(v[k], backend, "float64", f"direction[{k!r}]")
+    flat = np.concatenate([to_np64(d).reshape(-1) for d in v.values()])
+    # the draw spelled out: one uniform [-1, 1) entry per parameter entry, in order, scaled to norm 1
+    expected = np.random.default_rng(3).random(flat.size) * 2 - 1
+    np.testing.assert_allclose(flat, expected / np.linalg.norm(expected), rtol=1e-14, atol=0)
+    assert np.dot(flat, flat) == pytest.approx(1.0, rel=1e-12)
+    with pytest.raises(ValueError, match="no entries"):
+        random_direction({}, np.random.default_rng(0))
 
 
 def test_failure_message_names_parameter_index_values_and_error():
