@@ -44,6 +44,20 @@ def test_dense_forward_matches_linear(n, n_in, n_out, backend, dtype):
     assert_on(v, backend, dtype, "Dense output")
 
 
+def test_dense_weight_gradient_of_one_sample_is_the_exact_outer_product(backend, dtype):
+    """With one sample, each entry of gᵀX is one product, rounded once: the result must equal the
+    products taken in float64 (exact for float32 inputs) and rounded to the dtype, bit for bit."""
+    rng = np.random.default_rng(5)
+    layer = dense(300, 200, backend, dtype)
+    X = to_backend(rng.standard_normal((1, 300)), backend, dtype)
+    grad_out = to_backend(rng.standard_normal((1, 200)), backend, dtype)
+    layer.forward(X)
+    layer.backward(grad_out)
+    g, x = to_np64(grad_out), to_np64(X)
+    expected = np.multiply.outer(g[0], x[0]).astype(dtype)
+    np.testing.assert_array_equal(to_np64(layer.grads["W"]).astype(dtype), expected)
+
+
 @pytest.mark.parametrize("n, n_in, n_out", SHAPES)
 def test_dense_backward_matches_autograd(n, n_in, n_out, backend, dtype):
     rng = np.random.default_rng(2)
