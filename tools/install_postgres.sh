@@ -10,6 +10,7 @@
 # may start is stopped and set to manual start, so nothing is left listening.
 # The Python driver (psycopg2-binary) is in requirements.txt.
 set -uo pipefail
+source "$(dirname "$0")/apt_install.sh"
 
 have_server() {
     local bin
@@ -24,19 +25,7 @@ have_server() {
 if have_server; then
     exit 0
 fi
-if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo ">> no PostgreSQL server in /usr/lib/postgresql/*/bin and this is not root with apt-get:" \
-         "PostgreSQL gradebook tests will be skipped (as root: apt-get install postgresql)"
-    exit 0
-fi
-
-echo ">> installing Debian's postgresql for the gradebook tests (once per machine)"
-start=$(date +%s)
-log=$(mktemp)
-export DEBIAN_FRONTEND=noninteractive
-if apt-get update -qq >"$log" 2>&1 \
-   && apt-get install -y -qq --no-install-recommends postgresql >>"$log" 2>&1 \
-   && have_server; then
+if apt_install postgresql "PostgreSQL gradebook tests" have_server; then
     # The package creates a cluster (main) and starts it where services may
     # start: stop it and keep it from starting again; the tests need none.
     if command -v pg_lsclusters >/dev/null 2>&1; then
@@ -47,11 +36,6 @@ if apt-get update -qq >"$log" 2>&1 \
         done
     fi
     server=$(ls -d /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n 1)
-    echo ">> postgresql installed in $(( $(date +%s) - start )) s: $("$server" --version 2>/dev/null)"
-    rm -f "$log"
-else
-    echo ">> apt-get could not install postgresql; PostgreSQL gradebook tests will be skipped. Last lines of its log:"
-    tail -n 5 "$log"
-    rm -f "$log"
+    echo ">> postgresql installed in $APT_SECONDS s: $("$server" --version 2>/dev/null)"
 fi
 exit 0
