@@ -5,7 +5,7 @@ A step is forward, softmax cross-entropy, backward and the SGD update
 initial weights and thread count:
 
 * ``nnref-numpy``: the reference package as ``fit`` drives it
-  (``optim.loss_and_grad`` then ``SGD.step`` with ``in_place=True``) on the
+  (``optim.loss_and_grad`` then ``InPlaceSGD.step``) on the
   NumPy backend: no ∂L/∂X of the first layer (the data needs none), and
   θ − lr·g written into the parameter arrays;
 * ``inline-numpy``: the same arithmetic written inline in NumPy, no library;
@@ -52,7 +52,7 @@ def initial_weights(sizes, dtype, seed=0):
 
 def nnref_step(sizes, X, y, dtype, backend="numpy", device=None, seed=0, input_grad=False):
     """The package's step on a backend, as ``fit`` runs it: ``loss_and_grad``
-    then ``SGD.step``, updating the model's own (fresh) parameter arrays in place.
+    then ``InPlaceSGD.step``, updating the model's own (fresh) parameter arrays in place.
 
     ``input_grad=True`` runs the same checks and arithmetic but also computes
     ∂L/∂X of the first layer (``model.backward(g)``, the default of
@@ -61,11 +61,11 @@ def nnref_step(sizes, X, y, dtype, backend="numpy", device=None, seed=0, input_g
     import nnref
     from nnref.backend import no_grad
     from nnref.models import MLP
-    from nnref.optim import SGD, Diverged, loss_and_grad
+    from nnref.optim import Diverged, InPlaceSGD, loss_and_grad
     from nnref.validation import all_finite
 
     model = MLP(sizes, activation="relu", output="softmax", rng=seed, dtype=dtype, backend=backend, device=device)
-    loss, optimiser = model.default_loss(), SGD(model, LR, in_place=True)
+    loss, optimiser = model.default_loss(), InPlaceSGD(model, LR)
     X = nnref.asarray(X, backend=backend, device=device)
     y = nnref.asarray(y, backend=backend, device=device)
 
@@ -208,7 +208,7 @@ def run(cfg, rng, progress) -> Row:
                            at_least=0.8 if big else None, note=None if big else "target applies at batch >= 128")
     _cliff(row, cfg, progress)
     row.notes.append("nnref-numpy is the step fit runs: loss_and_grad skips dL/dX of layer 1 (the data needs none) "
-                     "and SGD(in_place=True) writes the update into fit's own copies of the parameters; "
+                     "and InPlaceSGD writes the update into fit's own copies of the parameters; "
                      "inline-numpy does the same arithmetic (no dL/dX of layer 1, in-place update), and so does "
                      "torch-autograd, as plain torch code does")
     row.notes.append("changed from earlier runs, where nnref's step computed dL/dX of layer 1 and updated out of "

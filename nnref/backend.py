@@ -219,17 +219,19 @@ def make_rng(seed: int | np.random.Generator | None = None) -> np.random.Generat
 
 
 def random_uniform(shape, rng: np.random.Generator, like) -> object:
-    """Uniform [0, 1) samples with the backend, device and dtype of ``like``.
+    """Uniform [0, 1) samples in float64, on the backend and device of ``like``.
 
-    On torch the samples are drawn on the device itself from a generator
-    seeded by ``rng``, so a CUDA model never copies masks from the host.
+    They are float64 whatever ``like``'s dtype, so that one seed gives the same
+    numbers, and the same dropout mask, in float32 and in float64.  On torch they
+    are drawn on the device itself from a generator seeded by ``rng``, so a CUDA
+    model never copies masks from the host.
     """
     if is_torch(like):
         torch = _torch()
         generator = torch.Generator(device=like.device)
         generator.manual_seed(int(rng.integers(2**62)))
-        return torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
-    return rng.random(shape, dtype=like.dtype)
+        return torch.rand(shape, generator=generator, device=like.device, dtype=torch.float64)
+    return rng.random(shape)
 
 
 def random_normal(shape, rng: np.random.Generator, dtype="float64", backend=None, device=None):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from .backend import namespace
+from .module import is_weight
 from .validation import check_array, check_positive
 
 
@@ -81,4 +82,4 @@ def project_weights(model, kind: str = "spectral") -> None:
     if kind not in PROJECTIONS:
         raise ValueError(f"unknown projection {kind!r}; known: {', '.join(sorted(PROJECTIONS))}")
     project = PROJECTIONS[kind]
-    model.set_parameters({k: project(v) for k, v in model.parameters().items() if k.split(".")[-1] == "W"})
+    model.set_parameters({k: project(v) for k, v in model.parameters().items() if is_weight(k)})

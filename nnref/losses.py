@@ -10,7 +10,7 @@ the code says so.
 from __future__ import annotations
 
 from .activations.smooth import log_softmax, sigmoid, softplus
-from .backend import backend_of, device_of, namespace
+from .backend import backend_of, device_of, dtype_name, namespace
 from .module import Module
 from .validation import check_array, check_compatible, check_same_shape
 
@@ -156,6 +156,14 @@ class SoftmaxCrossEntropy(Loss):
                 )
             eye = xp.eye(k, dtype=z.dtype, device=device_of(z))
             return eye[y]
+        if getattr(y, "ndim", None) == 1:
+            # as in torch, integer targets are class labels and float ones probability rows: a float vector
+            # is neither, and reading 0., 1., 2. as labels would be a guess where torch refuses
+            raise TypeError(
+                f"y has shape {tuple(y.shape)} and dtype {dtype_name(y)}: class labels must have an integer dtype "
+                f"(convert with y.astype(int) or y.long()); targets as one-hot or probability rows must have shape "
+                f"{tuple(z.shape)} like z (logits)"
+            )
         y = super()._check_target(xp, z, y)
         if bool(xp.any(y < 0)):
             raise ValueError("target rows y must be non-negative (one-hot or probabilities)")

@@ -9,10 +9,8 @@ folded into the matching loss so that ∂L/∂u = (σ(u) − y)/n stays stable.
 
 from __future__ import annotations
 
-import copy
-
 from .activations import get_activation
-from .layers import Dense, Dropout, Sequential
+from .layers import Dense, Dropout, Sequential, activation_for
 from .losses import BCEWithLogits, SoftmaxCrossEntropy, SquaredError
 from .validation import check_array
 
@@ -58,9 +56,7 @@ class MLP(Sequential):
             last = j == len(sizes) - 2
             modules.append(Dense(n_in, n_out, init, 0.0 if last else bias, rng, dtype, backend, device))
             if not last:
-                act = activations[j]
-                # an activation instance keeps its forward cache: each layer needs its own copy
-                modules.append(get_activation(act) if isinstance(act, str) else copy.deepcopy(act))
+                modules.append(activation_for(modules[-1], activations[j]))
                 if dropout:
                     modules.append(Dropout(dropout, rng=rng))
         super().__init__(*modules)

@@ -14,6 +14,12 @@ from __future__ import annotations
 from .backend import asarray, no_grad
 
 
+def is_weight(name: str) -> bool:
+    """Whether the parameter ``name`` is a weight matrix (its last part is ``W``): what weight
+    decay and weight constraints act on, never biases or normalisation parameters."""
+    return name.split(".")[-1] == "W"
+
+
 class Module:
     """Forward, backward, parameters and their gradients."""
 

@@ -12,7 +12,6 @@ The sampled gradients are unbiased estimates of the batch gradient.
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass, field
 
@@ -21,7 +20,9 @@ from tqdm.auto import tqdm
 
 from .backend import is_torch, make_rng, no_grad
 from .constraints import clip_by_norm, clip_by_value, project_weights
+from .layers import backward_for_training
 from .losses import get_loss
+from .module import is_weight
 from .validation import all_finite, check_array, check_positive
 
 METHODS = ("batch", "sgd", "minibatch")
@@ -31,48 +32,54 @@ class SGD:
     """θ ← θ − lr·(∇L + λ·θ) for every parameter of a module (PyTorch's verbs).
 
     ``weight_decay`` λ adds the gradient of the penalty (λ/2)‖W‖² for the
-    weight matrices (names ending in ``W``); biases are not decayed.
-
-    Each step puts new arrays into the model, so an array taken from it
-    keeps its values.  ``in_place=True`` writes the same numbers into the
-    parameter arrays themselves instead (no new arrays per step); ``fit``
-    does that, on copies of the parameters it makes when it starts.
+    weight matrices (names ending in ``W``); biases are not decayed.  Each
+    step puts new arrays into the model, so an array taken from it keeps
+    its values.
     """
 
-    def __init__(self, model, lr: float, weight_decay: float = 0.0, *, in_place: bool = False):
+    def __init__(self, model, lr: float, weight_decay: float = 0.0):
         check_positive(lr, "lr")
         check_positive(weight_decay, "weight_decay", allow_zero=True)
         self.model, self.lr, self.weight_decay = model, float(lr), float(weight_decay)
-        self.in_place = bool(in_place)
 
     def zero_grad(self) -> None:
         self.model.zero_grad()
 
-    def step(self, grads: dict | None = None) -> None:
+    def direction(self, grads: dict | None = None) -> dict:
+        """∇L + λ·W for every parameter; ∇L is ``grads``, by default the model's own."""
         grads = self.model.gradients() if grads is None else grads
         params = self.model.parameters()
         missing = sorted(set(params) - set(grads))
         if missing:
             raise RuntimeError(f"no gradient for {missing}: call backward before step")
         if self.weight_decay:
-            grads = {k: g + self.weight_decay * params[k] if k.split(".")[-1] == "W" else g for k, g in grads.items()}
-        if self.in_place:
-            _update_in_place(self.model, params, grads, self.lr)
-        else:
-            self.model.set_parameters({k: params[k] - self.lr * grads[k] for k in params})
+            grads = {k: g + self.weight_decay * params[k] if is_weight(k) else g for k, g in grads.items()}
+        return grads
+
+    def step(self, grads: dict | None = None) -> None:
+        params, d = self.model.parameters(), self.direction(grads)
+        self.model.set_parameters({k: params[k] - self.lr * d[k] for k in params})
 
 
-def _update_in_place(model, params, grads, lr) -> None:
-    """θ ← θ − lr·g written into each parameter array, where that gives exactly the
-    numbers of a new array (lr·g is rounded first either way); elsewhere a new array."""
-    replaced = {}
-    for k, p in params.items():
-        if _can_update_in_place(p, grads[k]):
-            p -= lr * grads[k]
-        else:
-            replaced[k] = p - lr * grads[k]
-    if replaced:
-        model.set_parameters(replaced)
+class InPlaceSGD(SGD):
+    """``SGD`` that writes each step into the parameter arrays themselves, the optimiser
+    ``fit`` runs (on copies of the parameters it makes when it starts).
+
+    The numbers are those of ``SGD`` bit for bit (lr·g is rounded first either way, then
+    the difference); the work is less, as no new arrays are made.  Where writing in place
+    would not give exactly those numbers, a new array is made as ``SGD`` does.
+    """
+
+    def step(self, grads: dict | None = None) -> None:
+        params, d = self.model.parameters(), self.direction(grads)
+        replaced = {}
+        for k, p in params.items():
+            if _can_update_in_place(p, d[k]):
+                p -= self.lr * d[k]
+            else:
+                replaced[k] = p - self.lr * d[k]
+        if replaced:
+            self.model.set_parameters(replaced)
 
 
 def _can_update_in_place(p, g) -> bool:
@@ -124,36 +131,19 @@ def _finite_output(model, X):
     return out
 
 
-# type(model) -> whether its backward takes input_grad=; asked on every step, answered once per class
-_TAKES_INPUT_GRAD: dict[type, bool] = {}
-
-
-def _takes_input_grad(model) -> bool:
-    if "backward" in vars(model):  # a backward set on the instance itself: ask it
-        return "input_grad" in inspect.signature(model.backward).parameters
-    cls = type(model)
-    if cls not in _TAKES_INPUT_GRAD:
-        _TAKES_INPUT_GRAD[cls] = "input_grad" in inspect.signature(cls.backward).parameters
-    return _TAKES_INPUT_GRAD[cls]
-
-
 @no_grad  # one switch for the whole pass, instead of one in every module's forward and backward
 def loss_and_grad(model, loss, X, y):
     """One forward and backward pass; returns the loss as a float.
 
-    X is data, so nobody needs ∂L/∂X: where the model's ``backward`` takes
-    ``input_grad`` (Dense, Sequential, MLP) it is asked not to compute it,
-    which spares the first layer's largest product.  The parameter gradients
-    are the same either way.
+    The parameter gradients are stored in the model as ``model.backward`` stores
+    them, by ``backward_for_training``: X is data, so nobody needs ∂L/∂X and it
+    is not computed.
     """
     value = float(loss(_finite_output(model, X), y))
     if not math.isfinite(value):
         raise Diverged(f"the loss is {value}")
     model.zero_grad()
-    if _takes_input_grad(model):
-        model.backward(loss.backward(), input_grad=False)
-    else:
-        model.backward(loss.backward())
+    backward_for_training(model, loss.backward())
     return value
 
 
@@ -207,51 +197,74 @@ def fit(model, X, y, *, loss=None, method="minibatch", lr=0.1, epochs=100, batch
     # fit trains copies of the parameters, made once here: every step can then
     # update them in place, and an array the caller holds is never overwritten
     model.set_parameters({k: _own_copy(v) for k, v in model.parameters().items()})
-    optimiser, rng, history = SGD(model, lr, weight_decay, in_place=True), make_rng(rng), History()
+    training = _Training(model=model, loss=loss, optimiser=InPlaceSGD(model, lr, weight_decay), method=method,
+                         batch_size=int(batch_size), rng=make_rng(rng), clip_norm=clip_norm, clip_value=clip_value,
+                         constraint=constraint, patience=patience)
+    history = History()
     model.train()
     bar = tqdm(range(epochs), desc=f"{method} GD", disable=not progress, leave=False)
     with np.errstate(over="ignore", invalid="ignore"):
         try:
-            _train(model, loss, X, y, X_val, y_val, method, batch_size, optimiser, rng, history, bar,
-                   patience, clip_norm, clip_value, constraint)
+            training.run(bar, X, y, X_val, y_val, history)
         except Diverged:
             history.diverged = True
     return history
 
 
-def _train(model, loss, X, y, X_val, y_val, method, batch_size, optimiser, rng, history, bar,
-           patience, clip_norm, clip_value, constraint):
-    best, best_params, waited = math.inf, None, 0
-    for epoch in bar:
-        for idx in minibatches(X.shape[0], method, int(batch_size), rng):
+@dataclass(kw_only=True)
+class _Training:
+    """What ``fit`` was asked to do, gathered once: the model, its loss, the optimiser,
+    how to batch, and what to do to each step (clipping, a constraint) and to each epoch
+    (early stopping after ``patience`` epochs without a better validation loss)."""
+
+    model: object
+    loss: object
+    optimiser: SGD
+    method: str
+    batch_size: int
+    rng: np.random.Generator
+    clip_norm: float | None = None
+    clip_value: float | None = None
+    constraint: str | None = None
+    patience: int | None = None
+
+    def epoch(self, X, y) -> None:
+        """One pass over the training set, one step per batch."""
+        for idx in minibatches(X.shape[0], self.method, self.batch_size, self.rng):
             rows = idx if isinstance(idx, slice) else _index(X, idx)
-            loss_and_grad(model, loss, X[rows], y[rows])
-            grads = model.gradients()
-            if clip_value is not None:
-                grads = clip_by_value(grads, clip_value)
-            if clip_norm is not None:
-                grads, _ = clip_by_norm(grads, clip_norm)
-            optimiser.step(grads)
-            if constraint is not None:
-                project_weights(model, constraint)
-        history.train_loss.append(evaluate(model, loss, X, y))
-        postfix = {"loss": f"{history.train_loss[-1]:.4g}"}
-        if X_val is not None:
-            history.val_loss.append(evaluate(model, loss, X_val, y_val))
-            postfix["val"] = f"{history.val_loss[-1]:.4g}"
-            if history.val_loss[-1] < best:
-                # copies: the steps that follow update the parameter arrays in place
-                best, waited = history.val_loss[-1], 0
-                best_params = {k: _snapshot(v) for k, v in model.parameters().items()}
-                history.best_epoch = epoch
-            else:
-                waited += 1
-                if patience is not None and waited >= patience:
-                    history.stopped_early = True
-                    break
-        bar.set_postfix(postfix)
-    if patience is not None and best_params is not None:
-        model.set_parameters(best_params)
+            loss_and_grad(self.model, self.loss, X[rows], y[rows])
+            grads = self.model.gradients()
+            if self.clip_value is not None:
+                grads = clip_by_value(grads, self.clip_value)
+            if self.clip_norm is not None:
+                grads, _ = clip_by_norm(grads, self.clip_norm)
+            self.optimiser.step(grads)
+            if self.constraint is not None:
+                project_weights(self.model, self.constraint)
+
+    def run(self, epochs, X, y, X_val, y_val, history: History) -> None:
+        """Train for the epochs of ``epochs`` (a progress bar over them), recording ``history``."""
+        best, best_params, waited = math.inf, None, 0
+        for epoch in epochs:
+            self.epoch(X, y)
+            history.train_loss.append(evaluate(self.model, self.loss, X, y))
+            postfix = {"loss": f"{history.train_loss[-1]:.4g}"}
+            if X_val is not None:
+                history.val_loss.append(evaluate(self.model, self.loss, X_val, y_val))
+                postfix["val"] = f"{history.val_loss[-1]:.4g}"
+                if history.val_loss[-1] < best:
+                    # copies: the steps that follow update the parameter arrays in place
+                    best, waited = history.val_loss[-1], 0
+                    best_params = {k: _snapshot(v) for k, v in self.model.parameters().items()}
+                    history.best_epoch = epoch
+                else:
+                    waited += 1
+                    if self.patience is not None and waited >= self.patience:
+                        history.stopped_early = True
+                        break
+            epochs.set_postfix(postfix)
+        if self.patience is not None and best_params is not None:
+            self.model.set_parameters(best_params)
 
 
 def _index(X, idx):

@@ -14,6 +14,7 @@ import pytest
 from helpers import FD, TOL, assert_close, assert_on, away_from, central_difference, split, to_backend, to_np64, torch64
 
 import nnref
+from autograder.assignments.shared import TORCH_ACTIVATIONS, torch_activation
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -32,29 +33,17 @@ class Oracle:
     training: bool = True
 
 
-def _maxout(x, k):
-    return x.reshape(*x.shape[:-1], x.shape[-1] // k, k).amax(dim=-1)
+def _from_table(name: str, **settings) -> Oracle:
+    """The grader's torch version of ``name`` (``TORCH_ACTIVATIONS``), built with the table's example arguments."""
+    example = TORCH_ACTIVATIONS[name].example
+    return Oracle(torch_activation(name, **example), example, **settings)
 
 
-ORACLES = {
-    "identity": Oracle(lambda x: x),
-    "sigmoid": Oracle(torch.sigmoid),
-    "tanh": Oracle(torch.tanh),
-    "hardtanh": Oracle(F.hardtanh, kinks=(-1.0, 0.0, 1.0)),
-    "softplus": Oracle(F.softplus),
-    "softmax": Oracle(lambda x: F.softmax(x, dim=-1)),
-    "relu": Oracle(F.relu),
-    "leaky_relu": Oracle(lambda x: F.leaky_relu(x, 0.1), {"negative_slope": 0.1}),
-    "prelu": Oracle(lambda x: F.prelu(x, torch.tensor([0.2], dtype=torch.float64)), {"init": 0.2}),
+ORACLES = {name: _from_table(name) for name in TORCH_ACTIVATIONS} | {
+    "hardtanh": _from_table("hardtanh", kinks=(-1.0, 0.0, 1.0)),
     # evaluation mode: a leaky ReLU with the mean slope; training mode is tested below
-    "rrelu": Oracle(
-        lambda x: F.rrelu(x, 0.1, 0.3, training=False), {"lower": 0.1, "upper": 0.3, "rng": 0}, training=False
-    ),
-    "elu": Oracle(lambda x: F.elu(x, alpha=0.7), {"alpha": 0.7}),
-    "selu": Oracle(F.selu),
-    "crelu": Oracle(lambda x: torch.cat([F.relu(x), F.relu(-x)], dim=-1)),
-    "abs": Oracle(torch.abs),
-    "maxout": Oracle(lambda x: _maxout(x, 3), {"k": 3}, ties=3),
+    "rrelu": _from_table("rrelu", training=False),
+    "maxout": _from_table("maxout", ties=3),
 }
 
 NAMES = sorted(nnref.ACTIVATIONS)
@@ -128,7 +117,7 @@ def test_backward_matches_central_differences(name, backend):
     def loss(x_np):
         return float(np.sum(g * to_np64(act.forward(to_backend(x_np, backend)))))
 
-    numeric = central_difference(loss, x, FD["h"])
+    numeric = central_difference(loss, x)
     what = f"{name}: dL/dx vs central differences"
     assert_close(analytic, numeric, "float64", what, rtol=FD["rtol"], atol=FD["atol"])
 
@@ -217,3 +206,34 @@ def test_rrelu_training_backward_uses_the_forward_slopes(backend, dtype):
     grad_x = rrelu.backward(to_backend(np.ones(x_np.shape), backend, dtype))
     # forward is y = a x, so the slope a used by forward is y / x
     assert_close(grad_x, to_np64(y) / to_np64(x), dtype, "rrelu (training): dL/dx vs the forward slopes y/x")
+
+
+@pytest.mark.parametrize("beta, threshold", [(1.0, 20.0), (2.0, 20.0), (0.5, 5.0), (3.0, 1.0)])
+def test_softplus_beta_and_threshold_match_torch(beta, threshold, backend, dtype):
+    """torch's softplus(x, beta, threshold): (1/β) log(1 + e^(βx)), and x itself where βx > threshold.
+    Below the threshold the two agree to round-off; above it both return x and pass grad_out through,
+    so they agree exactly (log1p(e^(−x)) alone would differ by up to e^(−20) = 2e-9 just above x = 20)."""
+    rng = np.random.default_rng(7)
+    edge = threshold / beta
+    x_np = np.concatenate([np.linspace(-30.0, 60.0, 31), edge + np.array([-0.5, -1e-3, 1e-3, 0.5, 2.0])])
+    x = to_backend(x_np, backend, dtype)
+    grad_out = to_backend(rng.standard_normal(x_np.shape), backend, dtype)
+    act = nnref.get_activation("softplus", beta=beta, threshold=threshold).to(*split(backend), dtype)
+    y = act.forward(x)
+    grad_x = act.backward(grad_out)
+
+    x64 = torch64(x, requires_grad=True)
+    y64 = F.softplus(x64, beta, threshold)
+    y64.backward(torch64(grad_out))
+    above = x_np * beta > threshold
+    assert above.sum() > 10 and (~above).sum() > 10
+    assert_close(y, y64, dtype, f"softplus(x, beta={beta}, threshold={threshold})")
+    assert_close(grad_x, x64.grad, dtype, f"softplus(x, beta={beta}, threshold={threshold}): dL/dx")
+    np.testing.assert_array_equal(to_np64(y)[above], to_np64(x)[above], err_msg="softplus above the threshold is x")
+    np.testing.assert_array_equal(to_np64(grad_x)[above], to_np64(grad_out)[above],
+                                  err_msg="softplus' above the threshold is 1")
+
+
+def test_softplus_rejects_a_non_positive_beta():
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        nnref.get_activation("softplus", beta=0.0)

@@ -6,6 +6,7 @@ one), and batch size 1 is included (a squeezed axis would still run on n > 1).
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import numpy as np
@@ -14,6 +15,7 @@ from helpers import assert_close, assert_on, split, to_backend, to_np64, torch64
 
 import nnref
 from nnref import Dense, Dropout, Residual, Sequential
+from nnref.layers import backward_for_training
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -44,18 +46,55 @@ def test_dense_forward_matches_linear(n, n_in, n_out, backend, dtype):
     assert_on(v, backend, dtype, "Dense output")
 
 
-def test_dense_weight_gradient_of_one_sample_is_the_exact_outer_product(backend, dtype):
+@pytest.mark.parametrize("path", ["backward", "backward_for_training"])
+def test_dense_weight_gradient_of_one_sample_is_the_exact_outer_product(backend, dtype, path):
     """With one sample, each entry of gᵀX is one product, rounded once: the result must equal the
-    products taken in float64 (exact for float32 inputs) and rounded to the dtype, bit for bit."""
+    products taken in float64 (exact for float32 inputs) and rounded to the dtype, bit for bit,
+    both from the printed backward and from the one fit runs (BLAS on NumPy)."""
     rng = np.random.default_rng(5)
     layer = dense(300, 200, backend, dtype)
     X = to_backend(rng.standard_normal((1, 300)), backend, dtype)
     grad_out = to_backend(rng.standard_normal((1, 200)), backend, dtype)
     layer.forward(X)
-    layer.backward(grad_out)
+    if path == "backward":
+        layer.backward(grad_out)
+    else:
+        backward_for_training(layer, grad_out)
     g, x = to_np64(grad_out), to_np64(X)
     expected = np.multiply.outer(g[0], x[0]).astype(dtype)
     np.testing.assert_array_equal(to_np64(layer.grads["W"]).astype(dtype), expected)
+
+
+def test_the_printed_dense_backward_has_no_speed_path():
+    """Chapter 4 prints Dense.backward: the textbook gᵀX, Σg, gW, one formula for every batch size
+    and backend; the BLAS route for one sample lives in backward_for_training, which fit uses."""
+    source = inspect.getsource(Dense.backward)
+    assert "grad_out.T @ X" in source and "grad_out @ W" in source, source
+    assert "np." not in source and "shape[0] != 1" not in source, source
+
+
+@pytest.mark.parametrize("n", [1, 5])
+def test_backward_for_training_stores_bit_for_bit_the_gradients_of_backward(n, backend, dtype):
+    """fit's backward (no dL/dX of the data, BLAS for one sample on NumPy) against the printed
+    Sequential.backward and Dense.backward, through dense layers, an activation and dropout."""
+    rng = np.random.default_rng(11)
+    X = to_backend(rng.standard_normal((n, 3)), backend, dtype)
+    grad_out = to_backend(rng.standard_normal((n, 2)), backend, dtype)
+    runs = []
+    for training in (False, True):
+        model = Sequential(dense(3, 6, backend, dtype, 0), nnref.get_activation("tanh"), Dropout(0.3, rng=4),
+                           dense(6, 2, backend, dtype, 1))
+        model.forward(X)
+        if training:
+            assert backward_for_training(model, grad_out) is None
+        else:
+            model.backward(grad_out)
+        runs.append(model.gradients())
+    plain, fast = runs
+    assert set(fast) == set(plain) == {"0.W", "0.b", "3.W", "3.b"}
+    for key, value in plain.items():
+        assert_on(fast[key], backend, dtype, f"backward_for_training: {key}")
+        np.testing.assert_array_equal(to_np64(fast[key]), to_np64(value), err_msg=key)
 
 
 @pytest.mark.parametrize("n, n_in, n_out", SHAPES)
@@ -167,6 +206,18 @@ def test_dropout_preserves_the_mean(p, backend):
     assert abs(y.mean() - 1.0) < 5 * sd, f"mean of dropout(1) is {y.mean():.4f}, expected 1 ± {5 * sd:.4f}"
 
 
+def test_dropout_mask_is_the_same_in_float32_and_float64(backend):
+    """One seed, one mask: the uniform draws are made in float64 whatever the dtype of x, and
+    compared with p in float64 (a float32 draw, or a float64 one rounded to float32 before the
+    comparison, would keep or drop different units)."""
+    masks = []
+    for dtype in ("float32", "float64"):
+        y = Dropout(0.5, rng=0).train().forward(to_backend(np.ones((40, 50)), backend, dtype))
+        masks.append(to_np64(y) != 0)
+    assert masks[0].any() and not masks[0].all()
+    np.testing.assert_array_equal(masks[0], masks[1])
+
+
 def test_dropout_backward_uses_the_forward_mask(backend, dtype):
     p = 0.4
     drop = Dropout(p, rng=5).train()
@@ -195,6 +246,30 @@ def test_residual_with_zero_weights_and_nonpositive_bias_is_the_identity(bias, b
     assert_close(out, to_np64(z), dtype, "Residual(W=0, b<=0)(z)")
     g = to_backend(np.random.default_rng(1).standard_normal((5, 4)), backend, dtype)
     assert_close(block.backward(g), to_np64(g), dtype, "Residual(W=0, b<=0): dL/dz")
+
+
+@pytest.mark.parametrize("n", [1, 5])
+def test_residual_with_prelu_keeps_its_slope_on_the_block_backend_and_dtype(n, backend, dtype):
+    """PReLU's slope is a parameter: it follows the block's backend, device and dtype, and the block
+    matches z + prelu(Wz + b) by autograd, including dL/da."""
+    name, device = split(backend)
+    rng = np.random.default_rng(12)
+    block = Residual(4, "prelu", rng=1, dtype=dtype, backend=name, device=device)
+    for key, value in block.parameters().items():
+        assert_on(value, backend, dtype, f"Residual parameter {key}")
+    z = to_backend(rng.standard_normal((n, 4)), backend, dtype)
+    grad_out = to_backend(rng.standard_normal((n, 4)), backend, dtype)
+    out = block.forward(z)
+    grad_z = block.backward(grad_out)
+
+    z64, p = torch64(z, requires_grad=True), params64(block)
+    out64 = z64 + F.prelu(F.linear(z64, p["dense.W"], p["dense.b"]), p["activation.a"])
+    out64.backward(torch64(grad_out))
+    assert_close(out, out64, dtype, "Residual prelu (z)")
+    assert_close(grad_z, z64.grad, dtype, "Residual prelu: dL/dz")
+    for key in ("dense.W", "dense.b", "activation.a"):
+        assert_on(block.gradients()[key], backend, dtype, f"Residual gradient {key}")
+        assert_close(block.gradients()[key], p[key].grad, dtype, f"Residual prelu: dL/d{key}")
 
 
 def test_residual_with_positive_bias_is_not_the_identity():

@@ -151,10 +151,6 @@ def test_unknown_loss_lists_the_known_ones():
 # --- stability: logits of size 1e4, against float64 closed forms in NumPy ------------------------------------
 
 
-def _sigmoid64(u):
-    return 0.5 * (1.0 + np.tanh(u / 2))  # no exp, so no overflow
-
-
 def _stable_case(name):
     """(logits, y, expected loss, expected gradient), closed forms via np.logaddexp."""
     if name == "softmax_cross_entropy":
@@ -166,7 +162,7 @@ def _stable_case(name):
     t = np.array([1.0, 1.0, 0.0, 0.0, 1.0, 0.0])  # 0/1 targets
     y = t if name == "bce_with_logits" else 2 * t - 1
     # ℓ = log(1 + e^u) − t u for both label conventions
-    return u, y, np.sum(np.logaddexp(0.0, u) - t * u) / 6, (_sigmoid64(u) - t) / 6
+    return u, y, np.sum(np.logaddexp(0.0, u) - t * u) / 6, (torch.sigmoid(torch64(u)).numpy() - t) / 6
 
 
 @pytest.mark.parametrize("name", STABLE)
@@ -282,6 +278,22 @@ def test_mixed_dtypes_raise(case_id, backend):
     message = str(info.value)
     assert _names_y(message), f"the message should name y: {message}"
     assert "float32" in message and "float64" in message, f"the message should name both dtypes: {message}"
+
+
+@pytest.mark.parametrize("labels", [[0.0, 2.0, 1.0, 3.0, 0.0], [0.5, 2.0, 1.0, 3.0, 0.0]],
+                         ids=["integral", "fractional"])
+def test_softmax_cross_entropy_rejects_float_labels_with_a_clear_message(labels, backend, dtype):
+    """Class labels of a float dtype, shape (n,): neither labels (not integers) nor probability rows
+    (not (n, k)); the message says so, not that the shapes fail to broadcast."""
+    z = to_backend(np.random.default_rng(0).standard_normal((N, K)), backend, dtype)
+    y = to_backend(labels, backend, dtype)
+    with pytest.raises(TypeError) as info:
+        nnref.get_loss("softmax_cross_entropy").forward(z, y)
+    message = str(info.value)
+    assert _names_y(message) and "integer" in message, f"the message should ask for integer labels: {message}"
+    assert f"({N},)" in message and dtype in message, f"the message should give y's shape and dtype: {message}"
+    assert f"({N}, {K})" in message, f"the message should give the shape of probability rows: {message}"
+    assert "broadcast" not in message, message
 
 
 def test_bce_from_probabilities_at_exactly_0_and_1_is_clamped_without_warnings():

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from helpers import TOL, assert_close, assert_on, split, to_backend, torch64
 
+from autograder.assignments.shared import TORCH_ACTIVATIONS, torch_activation
 from nnref.models import MLP
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-TORCH_ACT = {"relu": F.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "elu": F.elu, "leaky_relu": F.leaky_relu}
+TORCH_ACT = {name: torch_activation(name) for name in TORCH_ACTIVATIONS}  # with nnref's default arguments
 
 
 def _oracle(model, X, y, output):
@@ -70,6 +71,35 @@ def _loose(dtype):
     # gradients accumulate over layers: float32 gets 10x its elementwise tolerance
     tol = TOL[dtype]
     return {"rtol": tol["rtol"] * (10 if dtype == "float32" else 1), "atol": tol["atol"] * 10}
+
+
+@pytest.mark.parametrize("n", [1, 6])
+def test_mlp_with_prelu_keeps_its_slopes_on_the_model_backend_and_dtype(backend, dtype, n):
+    """PReLU's slopes are parameters: they follow the model's backend, device and dtype, and the network
+    matches its torch twin (F.prelu with the same slopes) by autograd, dL/da included."""
+    name, device = split(backend)
+    rng = np.random.default_rng(4)
+    model = MLP([3, 5, 4, 2], activation="prelu", bias=0.1, rng=1, dtype=dtype, backend=name, device=device)
+    for key, value in model.parameters().items():
+        assert_on(value, backend, dtype, f"MLP parameter {key}")
+    X = to_backend(rng.standard_normal((n, 3)), backend, dtype)
+    grad_out = to_backend(rng.standard_normal((n, 2)), backend, dtype)
+    out = model(X)
+    model.zero_grad()
+    model.backward(grad_out)
+
+    p = {k: torch64(v, requires_grad=True) for k, v in model.parameters().items()}
+    z = torch64(X)
+    z = F.prelu(z @ p["0.W"].T + p["0.b"], p["1.a"])
+    z = F.prelu(z @ p["2.W"].T + p["2.b"], p["3.a"])
+    z = z @ p["4.W"].T + p["4.b"]
+    z.backward(torch64(grad_out))
+    assert_close(out, z, dtype, "MLP prelu (X)")
+    grads = model.gradients()
+    assert set(grads) == set(p) == {"0.W", "0.b", "1.a", "2.W", "2.b", "3.a", "4.W", "4.b"}
+    for key, leaf in p.items():
+        assert_on(grads[key], backend, dtype, f"MLP gradient {key}")
+        assert_close(grads[key], leaf.grad, dtype, f"MLP prelu: dL/d{key}", **_loose(dtype))
 
 
 def test_predict_applies_the_output_function():

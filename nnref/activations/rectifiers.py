@@ -106,7 +106,7 @@ class RReLU(Activation):
     def _forward(self, xp, x):
         if self.training:
             u = random_uniform(tuple(x.shape), self.rng, like=x)
-            self._slopes = self.lower + (self.upper - self.lower) * u
+            self._slopes = xp.astype(self.lower + (self.upper - self.lower) * u, x.dtype)
         else:
             self._slopes = (self.lower + self.upper) / 2
         return xp.where(x > 0, x, self._slopes * x)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..validation import check_positive
 from .base import Activation
 
 
@@ -72,15 +73,30 @@ class HardTanh(Activation):
 
 
 class Softplus(Activation):
-    """log(1 + e^x), a smooth ReLU; its derivative is σ(x)."""
+    """(1/β) log(1 + e^(βx)), a smooth ReLU; its derivative is σ(βx).
+
+    Where βx > ``threshold`` it returns x itself (derivative 1), as torch's
+    ``softplus(x, beta, threshold)`` does: there the two differ by less than
+    e^(−threshold)/β, 2e-9 at the default threshold 20.
+    """
 
     name = "softplus"
 
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        check_positive(beta, "beta")
+        self.beta, self.threshold = float(beta), float(threshold)
+
     def _forward(self, xp, x):
-        return softplus(xp, x)
+        bx = self.beta * x
+        return xp.where(bx > self.threshold, x, softplus(xp, bx) / self.beta)
 
     def _backward(self, xp, x, y, grad_out):
-        return grad_out * sigmoid(xp, x)
+        bx = self.beta * x
+        return xp.where(bx > self.threshold, grad_out, grad_out * sigmoid(xp, bx))
+
+    def __repr__(self) -> str:
+        return f"Softplus(beta={self.beta}, threshold={self.threshold})"
 
 
 class Softmax(Activation):
