@@ -10,11 +10,12 @@ from .backend import asarray, get_backend, make_rng, namespace, to_numpy, try_gp
 from .layers import Dense, Dropout, Residual, Sequential
 from .losses import LOSSES, get_loss
 from .module import Module
+from .normalization import BatchNorm1d
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ACTIVATIONS", "LOSSES", "Dense", "Dropout", "Module", "Residual", "Sequential",
+    "ACTIVATIONS", "LOSSES", "BatchNorm1d", "Dense", "Dropout", "Module", "Residual", "Sequential",
     "asarray", "get_activation", "get_backend", "get_loss", "make_rng", "namespace",
     "to_numpy", "try_gpu", "use_backend",
 ]
