@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tools import toc
+
 from .report import Row
 from .timing import Stats
 
@@ -61,31 +63,7 @@ def copy_book(root: Path, target: Path) -> Path:
 
 def toc_files(root: Path) -> list[Path]:
     """The pages listed in ``_toc.yml`` (root first), as paths under ``root``."""
-    import yaml
-
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    names = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                names.append(entry["file"])
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
-            for part in entry.get("parts", []) or []:
-                walk(part.get("chapters"))
-
-    walk(toc.get("chapters"))
-    for part in toc.get("parts", []) or []:
-        walk(part.get("chapters"))
-    pages = []
-    for name in names:
-        for suffix in ("", ".md", ".ipynb"):
-            path = root / f"{name}{suffix}"
-            if path.is_file():
-                pages.append(path)
-                break
-    return pages
+    return toc.sources(root)
 
 
 def build(root: Path, log: Path, strict: bool = True) -> dict:

@@ -29,6 +29,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tools import toc
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"
 HTML = BUILD / "html"
@@ -40,18 +42,22 @@ LOG = BUILD / "book-build.log"
 ROOT_DOC = "book/intro"
 BIBLIOGRAPHY_DOC = "book/bibliography"
 
-# chapter number -> the graded exercise its Exercise section links (fixed names)
-EXERCISES = {
-    "01": "01_neurons/neurons.ipynb",
-    "02": "02_logistic/logistic.ipynb",
-    "03": "03_gradient_descent/gradient_descent.ipynb",
-    "04": "04_backprop/backprop.ipynb",
-    "05": "05_vanishing/vanishing.ipynb",
-    "06": "06_relu/relu.ipynb",
-    "07": "07_losses/losses.ipynb",
-    "08": "08_universality/universality.ipynb",
-    "09": "09_regularisation/regularisation.ipynb",
-}
+
+def _exercises() -> dict[str, str]:
+    """Chapter number -> the graded exercise its Exercise section links: the assignment under solutions/
+    whose name starts with that number (``"05": "05_vanishing/vanishing.ipynb"``)."""
+    from autograder import course
+
+    found: dict[str, str] = {}
+    for assignment in course.assignments(ROOT):
+        number = assignment.name[:2]
+        if number in found:
+            raise ValueError(f"assignments {found[number]} and {assignment.name} both claim chapter {number}")
+        found[number] = f"{assignment.name}/{assignment.notebook}"
+    return found
+
+
+EXERCISES = _exercises()
 
 BUILD_COMMAND = ["build", ".", "--warningiserror", "--keep-going"]
 
@@ -145,20 +151,8 @@ def built_book() -> Path:
 
 
 def toc_docnames() -> list[str]:
-    """Every document the table of contents lists, root first, in reading order."""
-    toc = yaml.safe_load(TOC.read_text())
-    names = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                names.append(entry["file"])
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
-
-    walk(toc.get("parts"))
-    walk(toc.get("chapters"))
-    return [re.sub(r"\.(md|ipynb)$", "", n) for n in names]
+    """Every document the table of contents lists, root first, in reading order (``tools.toc``)."""
+    return toc.docnames(TOC)
 
 
 def chapter_docnames() -> list[str]:

@@ -15,19 +15,16 @@ from pathlib import Path
 
 import jupytext
 import nbformat
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tools import toc  # noqa: E402 - after the path set-up above
 
 
 def chapters() -> list[Path]:
     """The MyST notebooks the table of contents lists (those with a kernelspec)."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    names = [toc["root"]]
-    for part in toc.get("parts", []) or []:
-        names += [entry["file"] for entry in part.get("chapters", []) if "file" in entry]
-    sources = [ROOT / f"{name}.md" for name in names]
-    return [p for p in sources if p.exists() and _front_matter(p.read_text()).count("kernelspec:")]
+    return [p for p in toc.sources(ROOT) if p.suffix == ".md" and _front_matter(p.read_text()).count("kernelspec:")]
 
 
 def _front_matter(text: str) -> str:
