@@ -1,9 +1,9 @@
 """The assignments of the course, and running nbgrader on a course directory.
 
-An assignment is found from its source notebook alone:
-``solutions/<name>/<notebook>.ipynb``, with its hidden tests in
-``autograder/tests_<name>.py`` and its mutant catalogue in
-``autograder/mutants/mutants_<name>.py``.
+An assignment is its source notebook, ``solutions/<name>/<notebook>.ipynb``,
+and its room in the grader, ``autograder/assignments/<name>/`` (hidden checks
+in ``checks.py``, mutant catalogue in ``mutants.py``).  Both are found by
+name; nothing else registers an assignment.
 """
 
 from __future__ import annotations
@@ -15,29 +15,36 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+
+from . import assignments as rooms
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "solutions"
 RELEASE = "exercises"
 
-# nbgrader's bookkeeping fields that change from run to run and say nothing about the content.
-VOLATILE_CELL_METADATA = ("execution", "collapsed", "scrolled", "trusted")
-
 
 @dataclass(frozen=True)
 class Assignment:
-    """One nbgrader assignment: ``solutions/<name>/<notebook>``."""
+    """One nbgrader assignment: ``solutions/<name>/<notebook>`` and its room ``autograder/assignments/<name>/``."""
 
     name: str
     notebook: str
 
     @property
-    def tests_module(self) -> str:
-        return f"autograder.tests_{self.name}"
+    def room(self) -> Path:
+        """The folder of its hidden checks and mutant catalogue."""
+        return rooms.room(self.name)
 
-    @property
-    def mutants_module(self) -> str:
-        return f"autograder.mutants.mutants_{self.name}"
+    def parts(self):
+        """The graded parts, ``{grade_id: Part}`` (the room's ``checks.PARTS``)."""
+        return rooms.parts(self.name)
+
+    def checks(self) -> ModuleType:
+        return rooms.checks(self.name)
+
+    def mutants(self) -> ModuleType:
+        return rooms.mutants(self.name)
 
     def source(self, root: Path = ROOT) -> Path:
         return Path(root) / SOURCE / self.name / self.notebook
@@ -47,14 +54,21 @@ class Assignment:
 
 
 def assignments(root: Path = ROOT) -> list[Assignment]:
-    """Every assignment under ``solutions/``, in order of name."""
+    """Every assignment under ``solutions/``, in order of name; each must have its room in the grader."""
     found = []
     for folder in sorted((Path(root) / SOURCE).iterdir()):
         notebooks = sorted(p.name for p in folder.glob("*.ipynb")) if folder.is_dir() else []
         if len(notebooks) > 1:
             raise ValueError(f"{folder} holds {len(notebooks)} notebooks; one notebook per assignment")
-        if notebooks:
-            found.append(Assignment(folder.name, notebooks[0]))
+        if not notebooks:
+            continue
+        room = rooms.room(folder.name)
+        missing = [f for f in ("checks.py", "mutants.py") if not (room / f).is_file()]
+        if missing:
+            raise ValueError(f"assignment {folder.name!r} ({folder / notebooks[0]}) has no {' or '.join(missing)} "
+                             f"in its room {room}: every assignment needs its hidden checks and its mutant "
+                             "catalogue there (docs/instructors.md, 'Adding an assignment')")
+        found.append(Assignment(folder.name, notebooks[0]))
     return found
 
 
@@ -123,40 +137,3 @@ def scores(course: Path, name: str) -> dict[str, dict[str, tuple[float, float]]]
                     if grade.cell_type == "code" and grade.max_score:
                         student[grade.name] = (float(grade.score), float(grade.max_score))
     return out
-
-
-def read_notebook(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
-
-
-def normalise(notebook: dict) -> dict:
-    """What a release must keep between two runs of generate_assignment: cell
-    types, ids, sources and nbgrader metadata; outputs must be empty."""
-    cells = []
-    for cell in notebook["cells"]:
-        metadata = {k: v for k, v in cell.get("metadata", {}).items() if k not in VOLATILE_CELL_METADATA}
-        cells.append({
-            "cell_type": cell["cell_type"],
-            "id": cell.get("id"),
-            "source": "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"],
-            "metadata": metadata,
-            "outputs": cell.get("outputs", []),
-            "execution_count": cell.get("execution_count"),
-        })
-    return {"cells": cells, "metadata": notebook.get("metadata", {}), "nbformat": notebook.get("nbformat")}
-
-
-def code_cells(notebook: dict) -> dict[str, dict]:
-    """Code cells by nbgrader grade_id."""
-    cells = {}
-    for cell in notebook["cells"]:
-        info = cell.get("metadata", {}).get("nbgrader")
-        if info and cell["cell_type"] == "code":
-            cells[info["grade_id"]] = cell
-    return cells
-
-
-def graded_parts(notebook: dict) -> dict[str, float]:
-    """``{grade_id: points}`` of the autograded test cells."""
-    return {gid: float(cell["metadata"]["nbgrader"]["points"]) for gid, cell in code_cells(notebook).items()
-            if cell["metadata"]["nbgrader"].get("grade")}

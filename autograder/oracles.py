@@ -5,7 +5,8 @@ Two independent sources, used side by side:
 * ``torch.autograd`` in float64 (:func:`value_and_grad`), imported lazily so
   that only the hidden-test process pays for it; student kernels never
   import torch themselves;
-* central differences in float64 (:func:`central_difference`) of a scalar
+* central differences (:func:`central_difference`, nnref's one routine,
+  ``nnref.gradcheck.central_difference``, re-exported here) of a scalar
   function written in NumPy.
 
 Reference implementations from ``nnref`` (LDA, the perceptron rule, the
@@ -27,6 +28,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from nnref.gradcheck import central_difference  # noqa: F401 - re-exported: the grader's second oracle
 
 CACHE_ENV = "AUTOGRADER_ORACLE_CACHE"
 _memory: dict[str, dict[str, np.ndarray]] = {}
@@ -62,17 +65,6 @@ def value_and_grad(fn, inputs: dict, wrt, grad_out=None) -> dict[str, np.ndarray
     for name, grad in zip(wrt, grads):
         result[f"d{name}"] = np.zeros(np.shape(inputs[name])) if grad is None else grad.numpy().copy()
     return result
-
-
-def central_difference(f, x, h: float = 1e-6) -> np.ndarray:
-    """∂f/∂x entry by entry, (f(x + h eᵢ) − f(x − h eᵢ)) / 2h, for a scalar NumPy function f."""
-    x = np.array(x, dtype=np.float64)
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[index] = h
-        grad[index] = (float(f(x + step)) - float(f(x - step))) / (2 * h)
-    return grad
 
 
 def _digest(hasher, value) -> None:

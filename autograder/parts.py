@@ -1,7 +1,8 @@
 """The graded parts of an assignment: one autograded test cell each, with its points.
 
-Each ``autograder/tests_<assignment>.py`` declares its parts with a decorator
-on the check function that its hidden test cell calls::
+Each room's ``autograder/assignments/<assignment>/checks.py`` declares its
+parts with a decorator on the check function that its hidden test cell
+reaches through ``autograder.assignments.check``::
 
     PARTS = Parts()
 
@@ -11,7 +12,10 @@ on the check function that its hidden test cell calls::
 ``uses`` lists the solution cells (by grade_id) whose code the part runs.
 The test suite checks that the notebook's test cells match this table, and
 the mutant catalogue uses it to prove partial credit: a mistake in one
-solution cell must cost the parts that use it and nothing else.
+solution cell must cost the parts that use it and nothing else.  The
+decorator records the part's grade_id on its check function
+(``check_dense_dW.grade_id``), so the catalogue names a part by its
+function and the id is written once.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Parts(dict):
             if grade_id in self:
                 raise ValueError(f"part {grade_id!r} is declared twice")
             self[grade_id] = Part(grade_id, float(points), tuple(uses), check)
+            check.grade_id = grade_id
             return check
 
         return register

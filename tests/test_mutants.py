@@ -12,18 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from autograder import course
-from autograder.mutants import (
-    Mutant,
-    catalogue,
-    expected_failures,
-    minimum_bugs,
-    must_keep,
-    parts,
-    strip_markers,
-    submission,
-)
-from autograder.mutants.runner import grade, judge, read_sections, section, summary
+from autograder import assignments, course, notebooks
+from autograder.mutation import Mutant, bug, catalogue, expected_failures, minimum_bugs, must_keep, submission
+from autograder.mutation.runner import grade, judge, read_sections, section, summary
 
 ASSIGNMENTS = course.assignments()
 IDS = [a.name for a in ASSIGNMENTS]
@@ -32,21 +23,20 @@ IDS = [a.name for a in ASSIGNMENTS]
 @pytest.mark.parametrize("assignment", ASSIGNMENTS, ids=IDS)
 def test_catalogue_is_well_formed(assignment):
     """Every answer cell has at least five bugs (fewer where FEW_BUGS says so) and a correct variant; every
-    mutant applies to the solution and changes it; every part a bug must lose exists."""
-    mutants, table = catalogue(assignment), parts(assignment)
-    solution = course.read_notebook(assignment.source())
-    release = course.read_notebook(assignment.release())
-    answers = {gid: cell for gid, cell in course.code_cells(solution).items()
-               if cell["metadata"]["nbgrader"]["solution"]}
+    mutant applies to the solution and changes it; every part a bug must lose exists in this assignment."""
+    mutants, table = catalogue(assignment), assignment.parts()
+    solution = notebooks.read(assignment.source())
+    release = notebooks.read(assignment.release())
+    answers = notebooks.answer_cells(solution)
     for cell in answers:
         bugs = [m for m in mutants if m.cell == cell and not m.correct]
         variants = [m for m in mutants if m.cell == cell and m.correct]
         assert len(bugs) >= minimum_bugs(assignment, cell), f"{cell}: only {len(bugs)} bugs"
         assert variants, f"{cell}: no correct variant"
     for mutant in mutants:
-        original = strip_markers("".join(answers[mutant.cell]["source"]))
+        original = notebooks.strip_solution_markers(notebooks.cell_text(answers[mutant.cell]))
         assert mutant.cell_source(original).strip() != original.strip(), f"{mutant.id} changes nothing"
-        assert set(expected_failures(mutant, table)) <= set(table), mutant.id
+        assert set(expected_failures(mutant, table)) <= set(table), (mutant.id, expected_failures(mutant, table))
         if not mutant.correct:
             assert expected_failures(mutant, table), f"{mutant.id} must lose at least one part"
         built = submission(release, solution, mutant)
@@ -55,8 +45,7 @@ def test_catalogue_is_well_formed(assignment):
 
 def test_mutant_rules():
     """The expectations derived from ``fails`` and ``Part.uses``."""
-    from autograder.tests_04_backprop import PARTS
-
+    PARTS = assignments.parts("04_backprop")
     dW = Mutant("dense_backward", "x", "", False, fails=("test_dense_dW",))
     assert expected_failures(dW, PARTS) == ("test_dense_dW",)
     keep = must_keep(dW, PARTS)
@@ -65,6 +54,14 @@ def test_mutant_rules():
     default = Mutant("relu_backward", "x", "", False)
     assert expected_failures(default, PARTS) == ("test_relu_backward",)
     assert set(must_keep(Mutant("relu_backward", "x", "", True), PARTS)) == set(PARTS)
+
+
+def test_a_catalogue_names_parts_by_their_check_functions():
+    """``fails=`` takes the room's check functions, so a part id is written once; a typed id is refused."""
+    check = assignments.checks("04_backprop").check_dense_dW
+    assert bug("dense_backward", "x", "", replace=[("a", "b")], fails=[check]).fails == ("test_dense_dW",)
+    with pytest.raises(TypeError, match="fails= takes the check functions of the room's checks.py"):
+        bug("dense_backward", "x", "", replace=[("a", "b")], fails=["test_dense_dW"])
 
 
 @pytest.mark.nbgrader
@@ -78,4 +75,4 @@ def test_catalogue_through_nbgrader(assignment, tmp_path):
     totals = summary(outcomes)
     assert totals["caught"] == totals["bugs"] > 0 and totals["rejected"] == 0
     assert section(assignment, outcomes) == read_sections().get(assignment.name), (
-        "docs/mutants.md is out of date: run python -m autograder.mutants --write")
+        "docs/mutants.md is out of date: run python -m autograder.mutation --write")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from autograder import oracles
+from autograder.checks import assert_close, call, describe, field, to_array, to_scalar, unpack
+from autograder.parts import Parts
+from nnref.activations import sigmoid
 from nnref.lda import LDA, LogisticRegression
-
-from . import oracles
-from .checks import assert_close, call, describe, field, to_array, to_scalar, unpack
-from .parts import Parts
 
 PARTS = Parts()
 SEEDS = (0, 1, 2)
@@ -119,7 +119,8 @@ def check_lda_b(lda_fit):
                                "the quadratic terms have the wrong signs": -quadratic + log_prior})
 
 
-def _nll_cases(labels: str):
+def nll_cases(labels: str):
+    """(w, b, X, y) test cases for labels "01" or "pm1", large logits in the last one."""
     cases = []
     for seed, (n, d, scale) in zip(range(5), [(1, 3, 1.0), (5, 3, 1.0), (7, 4, 1.0), (6, 2, 1.0), (8, 3, 500.0)]):
         rng = np.random.default_rng(200 + seed)
@@ -144,25 +145,21 @@ def nll_oracle(w, b, X, y, labels):
     return oracles.value_and_grad(loss, {"w": w, "b": b, "X": X, "y": y}, wrt=("w", "b"))
 
 
-def _sigmoid(u):
-    return 0.5 * (1 + np.tanh(0.5 * u))
-
-
 def _nll_mistakes(w, b, X, y, labels):
     u = X @ w + b
     if labels == "pm1":
-        wrong_sign = -y * _sigmoid(y * u)
+        wrong_sign = -y * sigmoid(np, y * u)
         return {"dw": {"σ(y·u) where σ(−y·u) is needed": wrong_sign @ X / len(y),
-                       "the {0, 1} formula Xᵀ(σ(u) − y) used with ±1 labels": (_sigmoid(u) - y) @ X / len(y)},
+                       "the {0, 1} formula Xᵀ(σ(u) − y) used with ±1 labels": (sigmoid(np, u) - y) @ X / len(y)},
                 "db": {"σ(y·u) where σ(−y·u) is needed": np.mean(wrong_sign),
-                       "the {0, 1} formula mean(σ(u) − y) used with ±1 labels": np.mean(_sigmoid(u) - y)}}
+                       "the {0, 1} formula mean(σ(u) − y) used with ±1 labels": np.mean(sigmoid(np, u) - y)}}
     return {"dw": {"the labels y and the predictions σ(u) swapped: (y − σ(u)) instead of (σ(u) − y)":
-                   (y - _sigmoid(u)) @ X / len(y)},
+                   (y - sigmoid(np, u)) @ X / len(y)},
             "db": {}}
 
 
 def _check_nll(fn, name, labels, component):
-    for w, b, X, y in _nll_cases(labels):
+    for w, b, X, y in nll_cases(labels):
         out = call(fn, f"{name}(w, b, X, y)", w=w, b=b, X=X, y=y)
         loss, dw, db = unpack(out, f"{name}(w, b, X, y)", ("loss", "dw", "db"))
         ref = nll_oracle(w, b, X, y, labels)
@@ -218,7 +215,7 @@ def trusted_nll_01(w, b, X, y):
                          f"{np.shape(w)} and {np.shape(b)}")
     u = X @ w + b
     loss = np.mean(np.logaddexp(0.0, u) - y * u)
-    r = (_sigmoid(u) - y) / len(y)
+    r = (sigmoid(np, u) - y) / len(y)
     return loss, r @ X, np.sum(r)
 
 

@@ -1,10 +1,21 @@
-"""Mutants of assignment 04_backprop (see ``autograder/mutants/__init__.py``)."""
+"""Mutants of assignment 04_backprop (see ``autograder/mutation/__init__.py``)."""
 
-from . import bug, variant
+from autograder.mutation import bug, variant
 
-FORWARD, BACKWARD = "test_graph_forward", "test_graph_backward"
-DX, DW, DB = "test_dense_dx", "test_dense_dW", "test_dense_db"
-LOSS, OUTPUT, HIDDEN = "test_mlp_loss", "test_mlp_grad_output", "test_mlp_grad_hidden"
+from .checks import (
+    check_dense_db,
+    check_dense_dW,
+    check_dense_dx,
+    check_graph_backward,
+    check_graph_forward,
+    check_mlp_grad_hidden,
+    check_mlp_grad_output,
+    check_mlp_loss,
+)
+
+FORWARD, BACKWARD = check_graph_forward, check_graph_backward
+DX, DW, DB = check_dense_dx, check_dense_dW, check_dense_db
+LOSS, OUTPUT, HIDDEN = check_mlp_loss, check_mlp_grad_output, check_mlp_grad_hidden
 
 GRAPH = [
     bug("graph_by_hand", "cube_as_triple", "a = 3w₁ instead of w₁³ (and b from it)",

@@ -1,21 +1,28 @@
 """The mutant catalogue: tests for the tests.
 
-For every graded function, ``mutants_<assignment>.py`` lists buggy versions
-(the common mistakes: transposed, sign flipped, sum versus mean, missing
-activation derivative, inputs modified in place, off by one ...) and
-correct versions written differently (loops versus vectorised, another
-stable formula, float32).  Each is a *mutant* of one solution cell::
+For every graded function, the assignment's room holds a catalogue,
+``autograder/assignments/<name>/mutants.py``, of buggy versions (the common
+mistakes: transposed, sign flipped, sum versus mean, missing activation
+derivative, inputs modified in place, off by one ...) and correct versions
+written differently (loops versus vectorised, another stable formula,
+float32).  Each is a *mutant* of one answer cell::
+
+    from autograder.mutation import bug, variant
+
+    from .checks import check_dense_dW
 
     MUTANTS = [
         bug("dense_backward", "dW_transposed", "dW = Xᵀ grad_out, shape (n_in, n_out)",
-            replace=[("grad_out.T @ X", "X.T @ grad_out")], fails=["test_dense_dW"]),
+            replace=[("grad_out.T @ X", "X.T @ grad_out")], fails=[check_dense_dW]),
         variant("dense_backward", "loops", "explicit loops over the batch", source='''def dense_backward(...)...'''),
     ]
 
 ``replace`` edits the solution's code (each old text must occur exactly
-once); ``source`` gives the whole cell.  A submission is the student
-release with every answer cell filled in from the solutions and the
-mutant's cell replaced; ``runner.py`` grades all of them with nbgrader.
+once); ``source`` gives the whole cell.  ``fails`` names parts by their
+check functions (imported from the room's ``checks.py``), so a part id is
+written once.  A submission is the student release with every answer cell
+filled in from the solutions and the mutant's cell replaced;
+``runner.py`` grades all of them with nbgrader.
 
 What a mutant must score (checked by ``tests/test_mutants.py``):
 
@@ -30,17 +37,18 @@ What a mutant must score (checked by ``tests/test_mutants.py``):
 from __future__ import annotations
 
 import copy
-import importlib
 from dataclasses import dataclass
 
-from ..course import Assignment, code_cells
+from .. import notebooks
+from ..course import Assignment
 
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+# answer cells with fewer than this many bugs fail tests/test_mutants.py, unless the catalogue's FEW_BUGS says less
+MINIMUM_BUGS = 5
 
 
 @dataclass(frozen=True)
 class Mutant:
-    """A buggy or correct version of one solution cell."""
+    """A buggy or correct version of one answer cell."""
 
     cell: str
     name: str
@@ -58,7 +66,7 @@ class Mutant:
         """The cell as the student would have written it."""
         if self.source is not None:
             return self.source.strip("\n")
-        code = strip_markers(solution_source)
+        code = notebooks.strip_solution_markers(solution_source)
         for old, new in self.replace:
             count = code.count(old)
             if count != 1:
@@ -69,7 +77,7 @@ class Mutant:
 
 
 def bug(cell: str, name: str, description: str, *, source: str | None = None, replace=(), fails=None) -> Mutant:
-    """A buggy version of ``cell``: it must lose the points of ``fails``."""
+    """A buggy version of ``cell``: it must lose the points of ``fails`` (check functions of the room)."""
     return _make(cell, name, description, False, source, replace, fails)
 
 
@@ -82,33 +90,31 @@ def _make(cell, name, description, correct, source, replace, fails) -> Mutant:
     if (source is None) == (not replace):
         raise ValueError(f"mutant {cell}--{name}: give either source= or replace=, not both or neither")
     return Mutant(cell, name, description, correct, source, tuple(tuple(r) for r in replace),
-                  None if fails is None else tuple(fails))
+                  None if fails is None else tuple(_part_id(f"mutant {cell}--{name}", check) for check in fails))
 
 
-def strip_markers(source: str) -> str:
-    """A solution cell without nbgrader's solution delimiters (what a student would submit)."""
-    return "\n".join(line for line in source.split("\n") if BEGIN not in line and END not in line)
+def _part_id(mutant: str, check) -> str:
+    """The grade_id of a check function declared with ``@PARTS.add``."""
+    grade_id = getattr(check, "grade_id", None)
+    if not callable(check) or not isinstance(grade_id, str):
+        raise TypeError(f"{mutant}: fails= takes the check functions of the room's checks.py (declared with "
+                        f"@PARTS.add), got {check!r}")
+    return grade_id
 
 
 def catalogue(assignment: Assignment) -> list[Mutant]:
     """The mutants of an assignment, checked for unique ids."""
-    mutants = list(importlib.import_module(assignment.mutants_module).MUTANTS)
+    mutants = list(assignment.mutants().MUTANTS)
     ids = [m.id for m in mutants]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
-        raise ValueError(f"duplicate mutant ids in {assignment.mutants_module}: {duplicates}")
+        raise ValueError(f"duplicate mutant ids in {assignment.room / 'mutants.py'}: {duplicates}")
     return mutants
 
 
 def minimum_bugs(assignment: Assignment, cell: str) -> int:
-    """Five bugs per answer cell, unless the catalogue's ``FEW_BUGS`` says fewer make sense for that cell."""
-    module = importlib.import_module(assignment.mutants_module)
-    return int(getattr(module, "FEW_BUGS", {}).get(cell, 5))
-
-
-def parts(assignment: Assignment):
-    """The assignment's graded parts (``autograder.tests_<name>.PARTS``)."""
-    return importlib.import_module(assignment.tests_module).PARTS
+    """``MINIMUM_BUGS`` per answer cell, unless the catalogue's ``FEW_BUGS`` says fewer make sense for that cell."""
+    return int(getattr(assignment.mutants(), "FEW_BUGS", {}).get(cell, MINIMUM_BUGS))
 
 
 def expected_failures(mutant: Mutant, assignment_parts) -> tuple[str, ...]:
@@ -132,15 +138,14 @@ def must_keep(mutant: Mutant, assignment_parts) -> tuple[str, ...]:
 def submission(release: dict, solution: dict, mutant: Mutant | None = None) -> dict:
     """The release with every answer cell filled in from the solutions, and ``mutant`` applied."""
     notebook = copy.deepcopy(release)
-    answers = {gid: cell for gid, cell in code_cells(solution).items() if cell["metadata"]["nbgrader"]["solution"]}
+    answers = notebooks.answer_cells(solution)
     if mutant is not None and mutant.cell not in answers:
         raise ValueError(f"mutant {mutant.id}: no answer cell {mutant.cell!r}; answer cells: {sorted(answers)}")
-    for gid, cell in code_cells(notebook).items():
+    for gid, cell in notebooks.code_cells(notebook).items():
         if gid in answers:
-            source = _text(answers[gid]["source"])
-            cell["source"] = mutant.cell_source(source) if mutant and mutant.cell == gid else strip_markers(source)
+            source = notebooks.cell_text(answers[gid])
+            if mutant is not None and mutant.cell == gid:
+                cell["source"] = mutant.cell_source(source)
+            else:
+                cell["source"] = notebooks.strip_solution_markers(source)
     return notebook
-
-
-def _text(source) -> str:
-    return "".join(source) if isinstance(source, list) else source

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from autograder.assignments.shared import mlp_by_hand, mlp_oracle
+from autograder.checks import assert_close, call, describe, to_array
+from autograder.parts import Parts
 from nnref import constraints
-
-from . import oracles
-from .checks import assert_close, call, describe, to_array
-from .parts import Parts
 
 PARTS = Parts()
 NET_CASES = ((5, (3, 6, 4, 5, 4, 2)), (1, (4, 5, 3, 6, 2)), (7, (2, 4, 6, 5, 3, 4, 3)))  # (n, layer sizes)
@@ -28,39 +27,9 @@ def _net_case(seed):
     return rng.standard_normal((n, sizes[0])), rng.standard_normal((n, sizes[-1])), params
 
 
-@oracles.cached
-def net_oracle(X, y, Ws, bs):
-    """L = (1/n) Σᵢ ½‖uᵢ − yᵢ‖², sigmoid hidden layers, a linear output; ∂L/∂Wⱼ by autograd."""
-    t = oracles.torch()
-
-    def loss(X, y, **p):
-        h = X
-        for j in range(len(Ws)):
-            v = h @ p[f"W{j}"].T + p[f"b{j}"]
-            h = t.sigmoid(v) if j < len(Ws) - 1 else v
-        return 0.5 * ((h - y) ** 2).sum(dim=1).mean()
-
-    inputs = {"X": X, "y": y, **{f"W{j}": W for j, W in enumerate(Ws)}, **{f"b{j}": b for j, b in enumerate(bs)}}
-    return oracles.value_and_grad(loss, inputs, wrt=tuple(f"W{j}" for j in range(len(Ws))))
-
-
-def _sigmoid(v):
-    return 0.5 * (1 + np.tanh(0.5 * v))
-
-
-def norms_with(X, y, params, derivative):
-    """Per-layer ‖∂L/∂Wⱼ‖_F by hand, with σ' right ("right"), left out ("none") or taken at σ(v) ("output")."""
-    hs, vs = [X], []
-    for j, (W, b) in enumerate(params):
-        vs.append(hs[-1] @ W.T + b)
-        hs.append(_sigmoid(vs[-1]) if j < len(params) - 1 else vs[-1])
-    delta, norms = (hs[-1] - y) / X.shape[0], [0.0] * len(params)
-    for j in reversed(range(len(params))):
-        norms[j] = np.linalg.norm(delta.T @ hs[j])
-        if j > 0:
-            s = {"right": _sigmoid(vs[j - 1]), "output": _sigmoid(hs[j]), "none": None}[derivative]
-            delta = delta @ params[j][0] * (1.0 if s is None else s * (1 - s))
-    return np.array(norms)
+def norms_with(X, y, params, derivative="right"):
+    """Per-layer ‖∂L/∂Wⱼ‖_F by hand, with σ' right, left out ("none") or taken at σ(v) ("output")."""
+    return np.array([np.linalg.norm(dW) for dW, _ in mlp_by_hand(X, y, params, "sigmoid", derivative)])
 
 
 @PARTS.add("test_layer_gradient_norms", points=3, uses=("layer_gradient_norms",))
@@ -70,7 +39,7 @@ def check_layer_gradient_norms(layer_gradient_norms):
         X, y, params = _net_case(seed)
         got = to_array(call(layer_gradient_norms, "layer_gradient_norms(X, y, params)", X=X, y=y, params=params),
                        "layer_gradient_norms(X, y, params)")
-        ref = net_oracle(X, y, [W for W, _ in params], [b for _, b in params])
+        ref = mlp_oracle(X, y, [W for W, _ in params], [b for _, b in params], "sigmoid")
         expected = np.array([np.linalg.norm(ref[f"dW{j}"]) for j in range(len(params))])
         case = f"X {X.shape}, layer sizes {[X.shape[1]] + [W.shape[0] for W, _ in params]}, sigmoid hidden"
         assert_close(got, expected, "the gradient norms from layer_gradient_norms", case=case,

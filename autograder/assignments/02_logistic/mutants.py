@@ -1,8 +1,21 @@
-"""Mutants of assignment 02_logistic (see ``autograder/mutants/__init__.py``)."""
+"""Mutants of assignment 02_logistic (see ``autograder/mutation/__init__.py``)."""
 
-from . import bug, variant
+from autograder.mutation import bug, variant
 
-MEANS, COV, W, B = "test_lda_means", "test_lda_covariance", "test_lda_w", "test_lda_b"
+from .checks import (
+    check_lda_b,
+    check_lda_covariance,
+    check_lda_means,
+    check_lda_w,
+    check_nll01_db,
+    check_nll01_dw,
+    check_nll01_loss,
+    check_pm1_db,
+    check_pm1_dw,
+    check_pm1_loss,
+)
+
+MEANS, COV, W, B = check_lda_means, check_lda_covariance, check_lda_w, check_lda_b
 
 LDA = [
     bug("lda_fit", "means_swapped", "returns the class means in the wrong order (inconsistent with its w and b)",
@@ -51,20 +64,20 @@ NLL01 = [
     bug("logistic_nll_01", "naive_loss", "log σ(u) and log(1 − σ(u)) with 1/(1 + exp(−u)): log(0) at large logits",
         replace=[("loss = np.mean(np.logaddexp(0.0, u) - y * u)",
                   "p = 1 / (1 + np.exp(-u))\n    loss = np.mean(-y * np.log(p) - (1 - y) * np.log(1 - p))")],
-        fails=["test_nll01_loss"]),
+        fails=[check_nll01_loss]),
     bug("logistic_nll_01", "sum_not_mean", "sums over the batch instead of averaging",
         replace=[("np.mean(np.logaddexp(0.0, u) - y * u)", "np.sum(np.logaddexp(0.0, u) - y * u)"),
                  ("(sigmoid(u) - y) / X.shape[0]", "(sigmoid(u) - y)")]),
     bug("logistic_nll_01", "dw_sign_flipped", "dw with the wrong sign",
         replace=[("return loss, residual @ X, residual.sum()", "return loss, -(residual @ X), residual.sum()")],
-        fails=["test_nll01_dw"]),
+        fails=[check_nll01_dw]),
     bug("logistic_nll_01", "residual_swapped", "y − σ(u) instead of σ(u) − y in both gradients",
-        replace=[("(sigmoid(u) - y)", "(y - sigmoid(u))")], fails=["test_nll01_dw", "test_nll01_db"]),
+        replace=[("(sigmoid(u) - y)", "(y - sigmoid(u))")], fails=[check_nll01_dw, check_nll01_db]),
     bug("logistic_nll_01", "db_zero", "forgets the bias gradient",
-        replace=[("residual @ X, residual.sum()", "residual @ X, 0.0")], fails=["test_nll01_db"]),
+        replace=[("residual @ X, residual.sum()", "residual @ X, 0.0")], fails=[check_nll01_db]),
     bug("logistic_nll_01", "dw_without_x", "dw = mean(σ(u) − y) in every entry (forgot xᵢ)",
         replace=[("residual @ X, residual.sum()", "residual.sum() * np.ones(X.shape[1]), residual.sum()")],
-        fails=["test_nll01_dw"]),
+        fails=[check_nll01_dw]),
     bug("logistic_nll_01", "matmul_transposed", "X @ residual: a shape error, so every part fails",
         replace=[("residual @ X,", "X @ residual,")]),
     variant("logistic_nll_01", "piecewise_stable", "max(u, 0) + log1p(exp(−|u|)) and a loop for the gradient",
@@ -89,20 +102,20 @@ def logistic_nll_01(w, b, X, y):
 PM1 = [
     bug("logistic_nll_pm1", "naive_loss", "log(1 + exp(−y·u)): overflows at large logits",
         replace=[("np.mean(np.logaddexp(0.0, -y * u))", "np.mean(np.log(1 + np.exp(-y * u)))")],
-        fails=["test_pm1_loss"]),
+        fails=[check_pm1_loss]),
     bug("logistic_nll_pm1", "sigma_sign", "σ(y·u) instead of σ(−y·u) in the gradient",
-        replace=[("sigmoid(-y * u)", "sigmoid(y * u)")], fails=["test_pm1_dw", "test_pm1_db"]),
+        replace=[("sigmoid(-y * u)", "sigmoid(y * u)")], fails=[check_pm1_dw, check_pm1_db]),
     bug("logistic_nll_pm1", "formula_01", "the {0, 1} gradient σ(u) − y used with ±1 labels",
         replace=[("-y * sigmoid(-y * u) / X.shape[0]", "(sigmoid(u) - y) / X.shape[0]")],
-        fails=["test_pm1_dw", "test_pm1_db"]),
+        fails=[check_pm1_dw, check_pm1_db]),
     bug("logistic_nll_pm1", "missing_y", "forgets the factor −y of the chain rule",
         replace=[("-y * sigmoid(-y * u) / X.shape[0]", "sigmoid(-y * u) / X.shape[0]")],
-        fails=["test_pm1_dw", "test_pm1_db"]),
+        fails=[check_pm1_dw, check_pm1_db]),
     bug("logistic_nll_pm1", "loss_sum", "sums the loss over the batch",
         replace=[("np.mean(np.logaddexp(0.0, -y * u))", "np.sum(np.logaddexp(0.0, -y * u))")],
-        fails=["test_pm1_loss"]),
+        fails=[check_pm1_loss]),
     bug("logistic_nll_pm1", "db_is_mean_of_dw", "db = mean of dw",
-        replace=[("residual @ X, residual.sum()", "residual @ X, np.mean(residual @ X)")], fails=["test_pm1_db"]),
+        replace=[("residual @ X, residual.sum()", "residual @ X, np.mean(residual @ X)")], fails=[check_pm1_db]),
     variant("logistic_nll_pm1", "via_01_labels", "maps y to t = (y + 1)/2 and uses the {0, 1} formulas", source='''
 def logistic_nll_pm1(w, b, X, y):
     t = (y + 1) / 2

@@ -1,10 +1,19 @@
-"""Mutants of assignment 07_losses (see ``autograder/mutants/__init__.py``)."""
+"""Mutants of assignment 07_losses (see ``autograder/mutation/__init__.py``)."""
 
-from . import bug, variant
+from autograder.mutation import bug, variant
 
-BCE_LOSS, BCE_GRAD = "test_bce_loss", "test_bce_grad"
-CE_LOSS, CE_GRAD = "test_softmax_ce_loss", "test_softmax_ce_grad"
-SE_LOSS, SE_GRAD = "test_squared_error_loss", "test_squared_error_grad"
+from .checks import (
+    check_bce_grad,
+    check_bce_loss,
+    check_softmax_ce_grad,
+    check_softmax_ce_loss,
+    check_squared_error_grad,
+    check_squared_error_loss,
+)
+
+BCE_LOSS, BCE_GRAD = check_bce_loss, check_bce_grad
+CE_LOSS, CE_GRAD = check_softmax_ce_loss, check_softmax_ce_grad
+SE_LOSS, SE_GRAD = check_squared_error_loss, check_squared_error_grad
 
 BCE = [
     bug("bce_with_logits", "naive_log_sigmoid", "−y log σ(u) − (1 − y) log(1 − σ(u)) literally: log 0 at large |u|",

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import oracles
-from .checks import assert_close, call, describe, to_array, unpack
-from .parts import Parts
+from autograder import oracles
+from autograder.checks import assert_close, call, describe, to_array, unpack
+from autograder.parts import Parts
 
 PARTS = Parts()
 

@@ -1,4 +1,4 @@
-"""``python -m autograder.mutants [ASSIGNMENT ...] [--quick] [--write]``
+"""``python -m autograder.mutation [ASSIGNMENT ...] [--quick] [--write]``
 
 Grades the mutant catalogue of each assignment (all of them by default)
 with real ``nbgrader autograde`` and prints what was caught; ``--write``
@@ -17,7 +17,7 @@ from .runner import run
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.mutants", description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(prog="python -m autograder.mutation", description=__doc__.split("\n\n")[1])
     parser.add_argument("assignments", nargs="*", help="assignment names (default: all)")
     parser.add_argument("--quick", action="store_true", help="run in this process instead of nbgrader")
     parser.add_argument("--write", action="store_true", help="regenerate docs/mutants.md")

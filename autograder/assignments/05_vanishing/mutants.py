@@ -1,6 +1,6 @@
-"""Mutants of assignment 05_vanishing (see ``autograder/mutants/__init__.py``)."""
+"""Mutants of assignment 05_vanishing (see ``autograder/mutation/__init__.py``)."""
 
-from . import bug, variant
+from autograder.mutation import bug, variant
 
 NORMS = [
     bug("layer_gradient_norms", "no_sigmoid_derivative", "leaves σ'(v) out of the backward pass",

@@ -1,6 +1,6 @@
-"""Mutants of assignment 08_universality (see ``autograder/mutants/__init__.py``)."""
+"""Mutants of assignment 08_universality (see ``autograder/mutation/__init__.py``)."""
 
-from . import bug, variant
+from autograder.mutation import bug, variant
 
 FEATURES = [
     bug("relu_features", "reversed", "max(t − x, 0)", replace=[("x[:, None] - knots[None, :]",

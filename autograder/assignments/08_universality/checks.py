@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import assert_close, assert_equal, call, describe, to_array, to_scalar, unpack
-from .parts import Parts
+from autograder.checks import assert_close, assert_equal, call, describe, to_array, to_scalar, unpack
+from autograder.parts import Parts
 
 PARTS = Parts()
 GRID_POINTS = 1001

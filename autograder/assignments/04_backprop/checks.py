@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from autograder import oracles
+from autograder.assignments.shared import mlp_by_hand, mlp_oracle, torch_activation
+from autograder.checks import assert_close, call, describe, field, to_array, to_scalar, unpack
+from autograder.parts import Parts
 from nnref import graph
-
-from . import oracles
-from .checks import assert_close, call, describe, field, to_array, to_scalar, unpack
-from .parts import Parts
+from nnref.activations import sigmoid
 
 PARTS = Parts()
 W_POINT = (2.0, 3.0)
@@ -78,7 +79,8 @@ def check_graph_gradient(g_gradient):
                                "the path through a is missing from ∂g/∂w₁": [3.0, w1**3]})
 
 
-def _dense_case(seed):
+def dense_case(seed):
+    """X, W, b and grad_out of shape case ``SHAPES[seed]``."""
     n, n_in, n_out = SHAPES[seed]
     rng = np.random.default_rng(800 + seed)
     return {"X": rng.standard_normal((n, n_in)), "W": rng.standard_normal((n_out, n_in)),
@@ -95,7 +97,7 @@ def dense_oracle(X, W, b, grad_out):
 @PARTS.add("test_dense_forward", points=2, uses=("dense_forward",))
 def check_dense_forward(dense_forward):
     for seed in range(len(SHAPES)):
-        c = _dense_case(seed)
+        c = dense_case(seed)
         got = to_array(call(dense_forward, "dense_forward(X, W, b)", X=c["X"], W=c["W"], b=c["b"]),
                        "dense_forward(X, W, b)")
         ref = dense_oracle(c["X"], c["W"], c["b"], c["grad_out"])
@@ -105,7 +107,7 @@ def check_dense_forward(dense_forward):
 
 
 def _dense_backward(dense_backward, seed, component):
-    c = _dense_case(seed)
+    c = dense_case(seed)
     out = call(dense_backward, "dense_backward(grad_out, X, W)", grad_out=c["grad_out"], X=c["X"], W=c["W"])
     parts = dict(zip(("dX", "dW", "db"), unpack(out, "dense_backward(grad_out, X, W)", ("dX", "dW", "db"))))
     return c, to_array(parts[component], f"{component} from dense_backward"), dense_oracle(
@@ -151,18 +153,13 @@ def _activation_cases():
 
 @oracles.cached
 def activation_oracle(name, v, grad_out):
-    t = oracles.torch()
-    fn = {"sigmoid": t.sigmoid, "tanh": t.tanh, "relu": t.relu}[name]
-    return oracles.value_and_grad(lambda v: fn(v), {"v": v}, wrt=("v",), grad_out=grad_out)
-
-
-def _sigmoid(x):
-    return 0.5 * (1 + np.tanh(0.5 * x))
+    act = torch_activation(name)
+    return oracles.value_and_grad(lambda v: act(v), {"v": v}, wrt=("v",), grad_out=grad_out)
 
 
 def _activation_mistakes(name, v, g):
     if name == "sigmoid":
-        s, s2 = _sigmoid(v), _sigmoid(_sigmoid(v))
+        s, s2 = sigmoid(np, v), sigmoid(np, sigmoid(np, v))
         return {"the derivative is taken at the output, σ'(σ(v)), instead of at the pre-activation v":
                 g * s2 * (1 - s2),
                 "v·(1 − v): v is the pre-activation, not the output σ(v)": g * v * (1 - v),
@@ -204,7 +201,8 @@ def check_relu_backward(relu_backward):
 MLP_CASES = ((6, (4, 5, 3, 2)), (1, (3, 6, 4, 2)), (7, (5, 3, 4, 2)))  # (n, sizes)
 
 
-def _mlp_case(seed):
+def mlp_case(seed):
+    """X, y and [(W, b), ...] of network ``MLP_CASES[seed]``."""
     n, sizes = MLP_CASES[seed]
     rng = np.random.default_rng(1000 + seed)
     params = [(rng.standard_normal((m, k)) / np.sqrt(k), 0.5 * rng.standard_normal(m))
@@ -212,46 +210,8 @@ def _mlp_case(seed):
     return rng.standard_normal((n, sizes[0])), rng.standard_normal((n, sizes[-1])), params
 
 
-@oracles.cached
-def mlp_oracle(X, y, Ws, bs):
-    """L = mean over the batch of ½‖u − y‖², tanh hidden layers, a linear output; gradients by autograd."""
-    t = oracles.torch()
-    names = [f"W{i}" for i in range(len(Ws))] + [f"b{i}" for i in range(len(bs))]
-
-    def loss(X, y, **p):
-        h = X
-        for i in range(len(Ws)):
-            u = h @ p[f"W{i}"].T + p[f"b{i}"]
-            h = t.tanh(u) if i < len(Ws) - 1 else u
-        return 0.5 * ((h - y) ** 2).sum(dim=1).mean()
-
-    inputs = {"X": X, "y": y, **{f"W{i}": W for i, W in enumerate(Ws)}, **{f"b{i}": b for i, b in enumerate(bs)}}
-    return oracles.value_and_grad(loss, inputs, wrt=tuple(names))
-
-
-def mlp_mistake(X, y, params, derivative: str) -> list:
-    """Hand-written backprop, right (``derivative="right"``) or with a mistake in the hidden layers'
-    derivative: "none" (left out) or "output" (1 − tanh² taken at the output tanh(u))."""
-    hs, us = [X], []
-    for i, (W, b) in enumerate(params):
-        us.append(hs[-1] @ W.T + b)
-        hs.append(np.tanh(us[-1]) if i < len(params) - 1 else us[-1])
-    delta, grads = (hs[-1] - y) / X.shape[0], []
-    for i in reversed(range(len(params))):
-        grads.insert(0, (delta.T @ hs[i], delta.sum(axis=0)))
-        if i > 0:
-            delta = delta @ params[i][0]
-            if derivative == "output":
-                delta = delta * (1 - np.tanh(hs[i]) ** 2)
-            elif derivative == "right":
-                delta = delta * (1 - hs[i] ** 2)
-            elif derivative != "none":
-                raise ValueError(f"derivative must be 'right', 'none' or 'output', got {derivative!r}")
-    return grads
-
-
 def _mlp(mlp_loss_and_grads, seed):
-    X, y, params = _mlp_case(seed)
+    X, y, params = mlp_case(seed)
     out = call(mlp_loss_and_grads, "mlp_loss_and_grads(X, y, params)", X=X, y=y, params=params)
     loss, grads = unpack(out, "mlp_loss_and_grads(X, y, params)", ("loss", "grads"))
     if type(grads) not in (list, tuple) or len(grads) != len(params):
@@ -259,13 +219,13 @@ def _mlp(mlp_loss_and_grads, seed):
                              f"{type(grads).__name__}" + (f" of length {len(grads)}" if type(grads) in (list, tuple)
                                                           else ""))
     pairs = [unpack(pair, f"grads[{i}]", ("dW", "db")) for i, pair in enumerate(grads)]
-    ref = mlp_oracle(X, y, [W for W, _ in params], [b for _, b in params])
+    ref = mlp_oracle(X, y, [W for W, _ in params], [b for _, b in params], "tanh")
     case = f"X {X.shape}, y {y.shape}, layer sizes {[X.shape[1]] + [W.shape[0] for W, _ in params]}, tanh hidden"
     return X, y, params, loss, pairs, ref, case
 
 
 def _check_layer_grads(X, y, params, pairs, ref, case, layers):
-    wrong = {name: mlp_mistake(X, y, params, name) for name in ("none", "output")}
+    wrong = {name: mlp_by_hand(X, y, params, "tanh", name) for name in ("none", "output")}
     labels = {"none": "missing activation derivative: the hidden layers' tanh'(u) is left out",
               "output": "derivative at the output: 1 − tanh²(h) with h = tanh(u) instead of 1 − tanh²(u)"}
     for i in layers:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import oracles
-from .checks import assert_close, call, describe, to_array, to_scalar, unpack
-from .parts import Parts
+from autograder import oracles
+from autograder.assignments.shared import torch_activation
+from autograder.checks import assert_close, call, describe, to_array, to_scalar, unpack
+from autograder.parts import Parts
+from nnref.activations import SELU
 
 PARTS = Parts()
 SHAPES = ((1, 4), (5, 3), (7, 6))
-SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+SELU_ALPHA, SELU_SCALE = SELU.ALPHA, SELU.SCALE
 
 
 def _away(v, gap=0.05):
@@ -33,26 +35,11 @@ def _cases(seed0, width=None):
     return out
 
 
-def _torch_fn(name, **kw):
-    t = oracles.torch()
-    F = t.nn.functional
-    if name == "leaky_relu":
-        return lambda v: F.leaky_relu(v, kw["alpha"])
-    if name == "elu":
-        return lambda v: F.elu(v, kw["alpha"])
-    if name == "selu":
-        return F.selu
-    if name == "crelu":
-        return lambda v: t.cat([t.relu(v), t.relu(-v)], dim=1)
-    if name == "maxout":
-        return lambda v: v.reshape(v.shape[0], -1, kw["k"]).max(dim=2).values
-    raise ValueError(f"unknown activation {name!r}")
-
-
 @oracles.cached
-def act_oracle(name, v, grad_out, alpha=0.0, k=0):
-    fn = _torch_fn(name, alpha=alpha, k=k)
-    return oracles.value_and_grad(lambda v: fn(v), {"v": v}, wrt=("v",), grad_out=grad_out)
+def act_oracle(name, v, grad_out, **kwargs):
+    """nnref activation ``name`` built with ``kwargs``, computed by torch: its value and ⟨grad_out, ·⟩'s gradient."""
+    act = torch_activation(name, **kwargs)
+    return oracles.value_and_grad(lambda v: act(v), {"v": v}, wrt=("v",), grad_out=grad_out)
 
 
 def _out_grad(name, v, k, rng):
@@ -60,12 +47,13 @@ def _out_grad(name, v, k, rng):
     return rng.standard_normal((v.shape[0], width))
 
 
-def _check(fn, signature, name, cases, which, extra=None, mistakes=None, alpha=0.0, k=0):
+def _check(fn, signature, name, cases, which, extra=None, mistakes=None, **kwargs):
+    """The student's ``fn`` (given ``extra`` arguments) against nnref activation ``name`` built with ``kwargs``."""
     for i, (v, _) in enumerate(cases):
-        g = _out_grad(name, v, k, np.random.default_rng(1 + i))
+        g = _out_grad(name, v, kwargs.get("k", 0), np.random.default_rng(1 + i))
         args = {"v": v, **(extra or {})} if which == "forward" else {"grad_out": g, "v": v, **(extra or {})}
         got = to_array(call(fn, signature, **args), signature)
-        ref = act_oracle(name, v, g, alpha=alpha, k=k)
+        ref = act_oracle(name, v, g, **kwargs)
         expected = ref["value"] if which == "forward" else ref["dv"]
         assert_close(got, expected, signature, case=describe(**{a: b for a, b in args.items()
                                                                  if isinstance(b, np.ndarray)}) +
@@ -80,7 +68,7 @@ ALPHA = 0.1
 def check_leaky_relu_forward(leaky_relu_forward):
     _check(leaky_relu_forward, "leaky_relu_forward(v, alpha)", "leaky_relu", _cases(600), "forward", {"alpha": ALPHA},
            lambda v, g: {"max(v, 0): the negative side is not scaled by alpha": np.maximum(v, 0),
-                         "alpha applied on the positive side": np.where(v > 0, ALPHA * v, v)}, alpha=ALPHA)
+                         "alpha applied on the positive side": np.where(v > 0, ALPHA * v, v)}, negative_slope=ALPHA)
 
 
 @PARTS.add("test_leaky_relu_backward", points=1, uses=("leaky_relu",))
@@ -90,7 +78,7 @@ def check_leaky_relu_backward(leaky_relu_backward):
            lambda v, g: {"the plain ReLU derivative: alpha is missing on the negative side": g * (v > 0),
                          "the derivative alone: multiply it by grad_out": np.where(v > 0, 1.0, ALPHA),
                          "the forward value instead of the derivative": g * np.where(v > 0, v, ALPHA * v)},
-           alpha=ALPHA)
+           negative_slope=ALPHA)
 
 
 def _prelu_case(i):

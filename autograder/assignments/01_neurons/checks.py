@@ -12,11 +12,10 @@ import itertools
 
 import numpy as np
 
+from autograder.checks import assert_close, assert_equal, call, describe, field, to_array, to_scalar, unpack
+from autograder.parts import Parts
 from nnref import data
 from nnref.neurons import Perceptron
-
-from .checks import assert_close, assert_equal, call, describe, field, to_array, to_scalar, unpack
-from .parts import Parts
 
 PARTS = Parts()
 SEEDS = (0, 1, 2)
@@ -163,7 +162,8 @@ def check_perceptron_step(perceptron_step):
                      mistakes={"the bias is not updated: b ← b + lr·y": b})
 
 
-def _train_reference(X, y, lr, max_epochs, start=0.0):
+def train_reference(X, y, lr, max_epochs, start=0.0):
+    """``nnref.neurons.Perceptron`` from w = (start, …), b = start on ±1 labels: (w, b, converged in max_epochs)."""
     p = Perceptron(X.shape[1], lr)
     p.w, p.b = np.full(X.shape[1], start), start
     for _ in range(max_epochs):
@@ -181,7 +181,7 @@ def _train_cases():
         X = rng.integers(-8, 9, (n, d)) / 4
         y = np.where(X @ w_true + 0.125 >= 0, 1.0, -1.0)
         cases.append((X, y, 0.5, 50))
-        needed = next(k for k in range(1, 51) if _train_reference(X, y, 0.5, k)[2])
+        needed = next(k for k in range(1, 51) if train_reference(X, y, 0.5, k)[2])
         if needed > 2:
             cases.append((X, y, 0.5, needed - 1))  # stopped one epoch before convergence
     X, y01 = data.truth_table("xor", 2)
@@ -195,13 +195,13 @@ def check_perceptron_train(perceptron_train):
     for X, y, lr, max_epochs in _train_cases():
         out = call(perceptron_train, "perceptron_train(X, y, lr, max_epochs)", X=X, y=y, lr=lr, max_epochs=max_epochs)
         w, b, converged = unpack(out, "perceptron_train", ("w", "b", "converged"))
-        w_ref, b_ref, converged_ref = _train_reference(X, y, lr, max_epochs)
+        w_ref, b_ref, converged_ref = train_reference(X, y, lr, max_epochs)
         case = describe(X=X, y=y) + f", lr {lr:g}, max_epochs {max_epochs}"
         mistakes = {}
         for label, (w_alt, _, _) in {
-            "one epoch too few (off by one)": _train_reference(X, y, lr, max_epochs - 1),
-            "one epoch too many (off by one)": _train_reference(X, y, lr, max_epochs + 1),
-            "the wrong initial weights: start from w = 0, b = 0": _train_reference(X, y, lr, max_epochs, 1.0),
+            "one epoch too few (off by one)": train_reference(X, y, lr, max_epochs - 1),
+            "one epoch too many (off by one)": train_reference(X, y, lr, max_epochs + 1),
+            "the wrong initial weights: start from w = 0, b = 0": train_reference(X, y, lr, max_epochs, 1.0),
         }.items():
             mistakes[label] = w_alt
         assert_close(to_array(w, "the final w"), w_ref, "the final w", case=case, mistakes=mistakes)

@@ -1,9 +1,19 @@
-"""Mutants of assignment 09_regularisation (see ``autograder/mutants/__init__.py``)."""
+"""Mutants of assignment 09_regularisation (see ``autograder/mutation/__init__.py``)."""
 
-from . import bug, variant
+from autograder.mutation import bug, variant
 
-TRAIN, EVAL, BACK = "test_dropout_train", "test_dropout_eval", "test_dropout_backward"
-FWD, DX, D1, D2 = "test_residual_forward", "test_residual_dX", "test_residual_dW1_db1", "test_residual_dW2_db2"
+from .checks import (
+    check_dropout_backward,
+    check_dropout_eval,
+    check_dropout_train,
+    check_residual_dW1_db1,
+    check_residual_dW2_db2,
+    check_residual_dX,
+    check_residual_forward,
+)
+
+TRAIN, EVAL, BACK = check_dropout_train, check_dropout_eval, check_dropout_backward
+FWD, DX, D1, D2 = check_residual_forward, check_residual_dX, check_residual_dW1_db1, check_residual_dW2_db2
 
 DROPOUT = [
     bug("dropout", "no_rescale", "training output not divided by 1 − p",

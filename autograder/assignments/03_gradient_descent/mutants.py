@@ -1,6 +1,6 @@
-"""Mutants of assignment 03_gradient_descent (see ``autograder/mutants/__init__.py``)."""
+"""Mutants of assignment 03_gradient_descent (see ``autograder/mutation/__init__.py``)."""
 
-from . import bug, variant
+from autograder.mutation import bug, variant
 
 BATCH = [
     bug("batch_gd", "no_initial_row", "leaves θ₀ out of the history: shape (epochs, p)",

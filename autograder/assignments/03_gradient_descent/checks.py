@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import assert_close, assert_equal, call, describe, to_array, to_scalar
-from .parts import Parts
+from autograder.checks import assert_close, assert_equal, call, describe, to_array, to_scalar
+from autograder.parts import Parts
 
 PARTS = Parts()
 

@@ -1,6 +1,8 @@
-"""Mutants of assignment 01_neurons (see ``autograder/mutants/__init__.py``)."""
+"""Mutants of assignment 01_neurons (see ``autograder/mutation/__init__.py``)."""
 
-from . import bug, variant
+from autograder.mutation import bug, variant
+
+from .checks import check_and, check_nand, check_not, check_or
 
 TLU = [
     bug("tlu", "strict_inequality", "`> 0` instead of `>= 0`: boundary points give 0",
@@ -31,19 +33,19 @@ def tlu(X, w, b):
 GATES = [
     bug("gates", "and_is_or", "the AND unit has OR's bias", replace=[('np.array([1.0, 1.0]), -1.5)',
                                                                        'np.array([1.0, 1.0]), -0.5)')],
-        fails=["test_and"]),
+        fails=[check_and]),
     bug("gates", "or_is_and", "the OR unit has AND's bias", replace=[('np.array([1.0, 1.0]), -0.5)',
                                                                        'np.array([1.0, 1.0]), -1.5)')],
-        fails=["test_or"]),
+        fails=[check_or]),
     bug("gates", "not_is_identity", "the NOT unit has a positive weight",
-        replace=[("np.array([-1.0]), 0.5)", "np.array([1.0]), -0.5)")], fails=["test_not"]),
+        replace=[("np.array([-1.0]), 0.5)", "np.array([1.0]), -0.5)")], fails=[check_not]),
     bug("gates", "nand_bias_sign", "the NAND unit's bias has the wrong sign: always 0",
-        replace=[("np.array([-1.0, -1.0]), 1.5)", "np.array([-1.0, -1.0]), -1.5)")], fails=["test_nand"]),
+        replace=[("np.array([-1.0, -1.0]), 1.5)", "np.array([-1.0, -1.0]), -1.5)")], fails=[check_nand]),
     bug("gates", "nand_is_and", "the NAND unit copies AND (forgot the negation)",
-        replace=[("np.array([-1.0, -1.0]), 1.5)", "np.array([1.0, 1.0]), -1.5)")], fails=["test_nand"]),
+        replace=[("np.array([-1.0, -1.0]), 1.5)", "np.array([1.0, 1.0]), -1.5)")], fails=[check_nand]),
     bug("gates", "and_weights_2d", "the AND weights as a (1, 2) row instead of a vector",
         replace=[('"and": (np.array([1.0, 1.0]), -1.5)', '"and": (np.array([[1.0, 1.0]]), -1.5)')],
-        fails=["test_and"]),
+        fails=[check_and]),
     variant("gates", "scaled", "every weight and bias doubled", source='''
 GATES = {
     "and": (np.array([2.0, 2.0]), -3.0),

@@ -1,0 +1,1 @@
+"""Assignment 01_neurons: its hidden checks (``checks.py``) and its mutant catalogue (``mutants.py``)."""

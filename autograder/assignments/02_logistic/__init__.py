@@ -1,0 +1,1 @@
+"""Assignment 02_logistic: its hidden checks (``checks.py``) and its mutant catalogue (``mutants.py``)."""

@@ -1,0 +1,1 @@
+"""Assignment 07_losses: its hidden checks (``checks.py``) and its mutant catalogue (``mutants.py``)."""

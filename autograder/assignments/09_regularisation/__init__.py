@@ -1,0 +1,1 @@
+"""Assignment 09_regularisation: its hidden checks (``checks.py``) and its mutant catalogue (``mutants.py``)."""
