@@ -91,7 +91,7 @@ def composition(size: int) -> dict[str, int]:
 def make_class(release: dict, solution: dict, mutants: list, size: int) -> list[Student]:
     """``size`` submissions: honest, mutants spread over the whole catalogue (every answer cell, bugs and
     correct variants alike), untouched releases; mixed in a fixed order so that no kind comes in one block."""
-    from autograder.mutants import submission
+    from autograder.mutation import submission
 
     counts = composition(size)
     if not mutants:
@@ -275,14 +275,14 @@ def disagreements(reference: dict[str, float], results: dict[str, dict], student
 def build_course(folder: Path, assignment_name: str, size: int) -> tuple[list[Student], Path]:
     """A temporary course with the release generated (the gradebook knows the assignment) and the class
     submitted under ``submitted/``."""
-    from autograder import course
-    from autograder.mutants import catalogue
+    from autograder import course, notebooks
+    from autograder.mutation import catalogue
 
     assignment = course.get(assignment_name)
     course.make_course(folder, [assignment.name])
     release_dir = course.generate_release(assignment.name, folder)
-    release = course.read_notebook(release_dir / assignment.notebook)
-    solution = course.read_notebook(assignment.source())
+    release = notebooks.read(release_dir / assignment.notebook)
+    solution = notebooks.read(assignment.source())
     students = make_class(release, solution, catalogue(assignment), size)
     for student in students:
         course.submit(folder, assignment, student.name, student.notebook)

@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from autograder import course
-from autograder.mutants import catalogue
+from autograder import course, notebooks
+from autograder.mutation import catalogue
 from benchmarks import grading
 from benchmarks.__main__ import Config
 
@@ -26,14 +26,13 @@ ASSIGNMENT = course.get(grading.ASSIGNMENT)
 
 
 def _class(size: int) -> list[grading.Student]:
-    release = course.read_notebook(ASSIGNMENT.release())
-    solution = course.read_notebook(ASSIGNMENT.source())
+    release = notebooks.read(ASSIGNMENT.release())
+    solution = notebooks.read(ASSIGNMENT.source())
     return grading.make_class(release, solution, catalogue(ASSIGNMENT), size)
 
 
 def _answers(notebook: dict) -> dict[str, str]:
-    return {gid: "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            for gid, cell in course.code_cells(notebook).items() if cell["metadata"]["nbgrader"]["solution"]}
+    return {gid: notebooks.cell_text(cell) for gid, cell in notebooks.answer_cells(notebook).items()}
 
 
 def test_class_is_mostly_honest_with_mutants_and_untouched_releases():
@@ -41,7 +40,7 @@ def test_class_is_mostly_honest_with_mutants_and_untouched_releases():
     kinds = [s.kind for s in students]
     assert len(students) == 40 and len({s.name for s in students}) == 40
     assert kinds.count("honest") == 27 and kinds.count("mutant") == 10 and kinds.count("release") == 3
-    release = course.read_notebook(ASSIGNMENT.release())
+    release = notebooks.read(ASSIGNMENT.release())
     honest = next(s for s in students if s.kind == "honest")
     assert all("NotImplementedError" not in src for src in _answers(honest.notebook).values())
     assert next(s for s in students if s.kind == "release").notebook == release

@@ -15,6 +15,7 @@ reason, elsewhere.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -25,17 +26,18 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import course
-from autograder.grading import job, sandbox, wire
-from autograder.grading.cli import Worker
+from autograder import course, mutation, notebooks
+from autograder.grading import cli, limits, pool, sandbox, submission, wire
 from autograder.grading.gradebook import JOURNAL, url_of
-from autograder.mutants import submission
+from autograder.grading.limits import Limits
+from autograder.grading.pool import Worker
 
 pytestmark = pytest.mark.slow
 ASSIGNMENT = course.get("01_neurons")
@@ -185,11 +187,11 @@ DAMAGED = {
 
 
 def _notebook(cell: str | None = None, source: str | None = None) -> dict:
-    release, solution = (course.read_notebook(p) for p in (ASSIGNMENT.release(), ASSIGNMENT.source()))
-    notebook = submission(release, solution)
+    release, solution = (notebooks.read(p) for p in (ASSIGNMENT.release(), ASSIGNMENT.source()))
+    notebook = mutation.submission(release, solution)
     if cell is not None:
         for c in notebook["cells"]:
-            if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == cell:
+            if notebooks.grade_id(c) == cell:
                 c["source"] = source
     return notebook
 
@@ -202,15 +204,14 @@ def _write(folder: Path, student: str, notebook, name: str | None = None) -> Pat
 
 
 def _cell_index(notebook: dict, grade_id: str) -> int:
-    return next(i for i, c in enumerate(notebook["cells"])
-                if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+    return next(i for i, c in enumerate(notebook["cells"]) if notebooks.grade_id(c) == grade_id)
 
 
 def _damage(folder: Path, student: str, how: str) -> None:
     nb = _notebook()
     cells = nb["cells"]
     if how == "delete":
-        nb["cells"] = [c for c in cells if not c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+        nb["cells"] = [c for c in cells if not notebooks.nbgrader(c).get("grade")]
     elif how == "duplicate":
         cells.insert(_cell_index(nb, "test_xor"), json.loads(json.dumps(cells[_cell_index(nb, "test_xor")])))
     elif how == "move":
@@ -272,8 +273,8 @@ def _parent(pid: int) -> int:
 
 def _sandbox_processes(wait: float = 10.0) -> list[int]:
     """Processes a finished run left behind (there must be none): grading workers whose command is gone,
-    and live processes of jails whose worker is gone.  A jail's user id is ``UID_BASE + 256 * worker PID
-    + n``, so its owner is known; a worker still serving its command belongs to a run going on beside
+    and live processes of jails whose worker is gone.  A jail's user id names its worker
+    (``sandbox.worker_of``); a worker still serving its command belongs to a run going on beside
     this one (pytest runs two workers), and neither it nor its jails are counted.  A jail's processes die
     by SIGKILL when its init does, which the kernel delivers at once but the host reaps a moment later:
     zombies are not counted, and the survivors get ``wait`` seconds to go."""
@@ -289,9 +290,9 @@ def _sandbox_processes(wait: float = 10.0) -> list[int]:
                 if not entry.name.isdigit():
                     continue
                 pid, uid = int(entry.name), entry.stat().st_uid
-                if b"autograder.grading.job\0--serve" in _cmdline(pid) and not serving(pid):
+                if pool.WORKER.encode() + b"\0--serve" in _cmdline(pid) and not serving(pid):
                     found.append(pid)
-                elif uid >= sandbox.UID_BASE and not serving((uid - sandbox.UID_BASE) // 256) \
+                elif sandbox.worker_of(uid) is not None and not serving(sandbox.worker_of(uid)) \
                         and _stat(pid)[:1] not in ([], ["Z"]):
                     found.append(pid)
             except OSError:
@@ -305,7 +306,7 @@ def _sandbox_processes(wait: float = 10.0) -> list[int]:
 def test_the_leak_check_sees_a_jail_whose_worker_is_gone():
     """The check above is not vacuous: a process of a sandbox user whose worker PID is not a grading
     worker (here PID 1's) is reported, and gone from the report once it ends."""
-    uid = sandbox.UID_BASE + 1 * 256 + 7
+    uid = sandbox.kernel_uid(1, 7)
 
     def become():
         os.setgid(uid)
@@ -325,7 +326,7 @@ def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
     folder, db, report = root / "submitted", root / "gradebook.db", root / "report.json"
     _write(folder, "honest", _notebook())
-    other = _write(folder, "release", course.read_notebook(ASSIGNMENT.release()))
+    other = _write(folder, "release", notebooks.read(ASSIGNMENT.release()))
     for student, (cell, source, *_, jail_only) in ATTACKS.items():
         if JAIL or not jail_only:
             source = source.replace("COURSE", repr(str(course.ROOT))).replace("DB", repr(str(db)))
@@ -491,7 +492,7 @@ def test_malformed_submissions_are_refused_clearly(tmp_path, content, message):
     else:
         (tmp_path / "Neurons (copy).ipynb").write_text("{}")
     with pytest.raises(ValueError, match=re.escape(message)):
-        job.load_submission(tmp_path, "neurons.ipynb")
+        submission.load(tmp_path, "neurons.ipynb")
 
 
 def test_wire_decodes_only_plain_data():
@@ -508,13 +509,86 @@ def test_wire_decodes_only_plain_data():
 @pytest.mark.parametrize("args, message", [
     (["99_nope", "--submissions", "."], "unknown assignment '99_nope'"),
     (["01_neurons", "--submissions", ".", "--workers", "0"], "--workers must be positive, got 0"),
+    (["01_neurons", "--submissions", ".", "--memory", "0"], "--memory (memory_mb) must be a positive number, got 0"),
+    (["01_neurons", "--submissions", ".", "--cell-timeout", "-1"], "--cell-timeout (cell_timeout_s) must be a "
+                                                                   "positive number, got -1.0"),
     (["01_neurons", "--submissions", "no/such/dir"], "is not a directory")])
 def test_bad_arguments_are_named(args, message, capsys):
-    from autograder.grading import cli
-
     with pytest.raises(SystemExit) as stop:
         cli.main(["grade", *args])
     assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+GRADE = ["grade", "01_neurons", "--submissions", "."]
+
+
+def _limits_of(argv: list[str]) -> Limits:
+    return limits.from_options(cli.parser().parse_args(GRADE + argv))
+
+
+def _grade_help(capsys) -> str:
+    """``python -m autograder grade --help``, its white space folded."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        cli.main(["grade", "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_each_limit_is_an_option_with_the_declared_default_and_help(capsys):
+    fields = dataclasses.fields(Limits)
+    assert _limits_of([]) == Limits()  # no default of the command's own
+    assert {f.metadata["flag"] for f in fields} >= {"--memory", "--timeout", "--cell-timeout", "--output", "--cpu"}
+    shown = _grade_help(capsys)
+    for f in fields:
+        assert f"{f.metadata['flag']} {limits.metavar(f.name)} {f.metadata['help']} " \
+               f"(default: {limits.default_text(f.name)})" in shown, f.name
+    given = _limits_of(["--timeout", "300", "--cell-timeout", "40", "--memory", "4096", "--output", "2",
+                        "--answer", "8", "--file-size", "16", "--disk", "128", "--processes", "32",
+                        "--open-files", "64"])
+    assert given == Limits(notebook_timeout_s=300.0, cell_timeout_s=40.0, memory_mb=4096, output_mb=2.0,
+                           answer_mb=8, file_mb=16, disk_mb=128, processes=32, open_files=64)
+    assert given.cpu_s == 300 + limits.CPU_MARGIN_S and _limits_of(["--cpu", "50"]).cpu_s == 50
+    assert _limits_of(["--timeout", "10"]).cell_timeout_s == 10  # a cell has no longer than its notebook
+
+
+def test_the_command_line_follows_an_edited_declaration(monkeypatch, capsys):
+    """Edit every default and help text where the limits are declared: the parsed command line and its
+    help follow, with nothing to change in the command."""
+    for f in dataclasses.fields(Limits):
+        if f.default is not None:
+            monkeypatch.setattr(f, "default", f.default * 3 if f.type == "int" else f.default * 2.5)
+        monkeypatch.setattr(f, "metadata", types.MappingProxyType({**f.metadata, "help": f"edited {f.name}"}))
+    parsed, shown = _limits_of([]), _grade_help(capsys)
+    for f in dataclasses.fields(Limits):
+        if f.default is not None:
+            assert getattr(parsed, f.name) == f.default, f.name
+        assert f"edited {f.name} (default: {limits.default_text(f.name)})" in shown, f.name
+    assert parsed.memory_mb == 3 * 2048 and parsed.notebook_timeout_s == 2.5 * 120 and "(default: 6144 MB)" in shown
+
+
+def test_the_guide_states_the_declared_limits():
+    """docs/instructors.md holds the table of limits made from the declaration, and no other default."""
+    guide = (course.ROOT / "docs" / "instructors.md").read_text()
+    flat = " ".join(guide.split())
+    stated = " ".join(limits.guide().split())
+    assert stated in flat, "docs/instructors.md states other limits than autograder/grading/limits.py; " \
+                           f"replace its table of limits with:\n{limits.guide()}"
+    rest = flat.replace(stated, "")
+    for f in dataclasses.fields(Limits):
+        for found in re.finditer(re.escape(f"`{f.metadata['flag']}"), rest):
+            sentence = re.split(r"(?<=[.;])\s", rest[found.start():], maxsplit=1)[0]
+            assert "default" not in sentence, f"the guide states a default of {f.metadata['flag']} outside " \
+                                              f"the table: {sentence!r}"
+
+
+def test_no_private_name_crosses_a_grading_module():
+    """``module._name`` never appears between the grading modules, nor in their tests."""
+    folder = course.ROOT / "autograder" / "grading"
+    modules = {p.stem for p in folder.glob("*.py")} | {"grading"}
+    files = [*folder.glob("*.py"), *(course.ROOT / "tests").glob("test_grading*.py")]
+    found = [f"{p.name}: {m.group(0)}" for p in files for m in re.finditer(r"\b([a-z_]+)\._[a-z]\w*", p.read_text())
+             if m.group(1) in modules]
+    assert found == []
 
 
 def _workers_of(command_pid: int) -> list[int]:
@@ -554,7 +628,7 @@ def test_two_threads_stopping_one_worker_at_once():
     second must find it stopped, not half-stopped (CI once failed on exactly this)."""
 
     for _ in range(3):
-        worker = Worker(sandbox.Limits())
+        worker = Worker(Limits())
         time.sleep(1)  # serving: its stdin is read, so a graceful stop takes a moment, which both threads wait out
         pid, errors, ready = worker.proc.pid, [], threading.Barrier(2)
 
@@ -576,10 +650,8 @@ def test_two_threads_stopping_one_worker_at_once():
 
 
 def _solution(cell: str) -> str:
-    solution = course.read_notebook(ASSIGNMENT.source())
-    source = next(c for c in solution["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == cell)
-    text = "".join(source["source"])
-    return "\n".join(line for line in text.splitlines() if "### " not in line) + "\n"
+    text = notebooks.cell_text(notebooks.code_cells(notebooks.read(ASSIGNMENT.source()))[cell])
+    return notebooks.strip_solution_markers(text) + "\n"
 
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import course
-from autograder.mutants import catalogue, expected_failures, must_keep, parts, submission
+from autograder import course, notebooks
+from autograder.mutation import catalogue, expected_failures, must_keep, submission
 
 pytestmark = pytest.mark.slow
 # the answer cells whose checks pass grader functions or generators into the student's code
@@ -30,7 +30,7 @@ NAMES = [a.name for a in course.assignments()]
 
 
 def _class(assignment) -> dict[str, dict]:
-    release, solution = (course.read_notebook(p) for p in (assignment.release(), assignment.source()))
+    release, solution = (notebooks.read(p) for p in (assignment.release(), assignment.source()))
     students = {"honest": submission(release, solution), "release": release}
     for mutant in catalogue(assignment):
         if mutant.cell in CALLBACK_CELLS.get(assignment.name, []):
@@ -58,18 +58,18 @@ def graded(request, tmp_path_factory):
 
 def test_honest_full_marks_and_release_zero(graded):
     assignment, results, run = graded
-    total = parts(assignment).total
+    total = assignment.parts().total
     honest = results["honest"]
     assert honest["status"] == "graded" and honest["score"] == honest["max_score"] == total, \
         [(p["id"], p["message"]) for p in honest["parts"] if p["score"] < p["max_score"]]
     assert results["release"]["status"] == "graded" and results["release"]["score"] == 0
     # torch's answers were computed once, in the trusted process, for every part
-    assert f"oracles: computed once for {len(parts(assignment))} of {len(parts(assignment))} parts" in run.stderr
+    assert f"oracles: computed once for {len(assignment.parts())} of {len(assignment.parts())} parts" in run.stderr
 
 
 def test_catalogue_verdicts_where_grader_functions_travel(graded):
     assignment, results, _ = graded
-    table = parts(assignment)
+    table = assignment.parts()
     checked = 0
     for mutant in catalogue(assignment):
         if mutant.cell not in CALLBACK_CELLS.get(assignment.name, []):

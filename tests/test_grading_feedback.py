@@ -13,21 +13,21 @@ must show the grader's points and message.
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import re
 
 import pytest
 from bs4 import BeautifulSoup
 
-from autograder import course
+from autograder import course, notebooks
 from autograder.feedback import NOTE
-from autograder.grading import feedback_html, job, sandbox
-from autograder.mutants import catalogue, submission
+from autograder.grading import feedback_html, grader, jobs
+from autograder.grading.limits import Limits
+from autograder.mutation import catalogue, submission
 
 pytestmark = pytest.mark.nbgrader
 ASSIGNMENT = course.get("01_neurons")
-PARTS = importlib.import_module(ASSIGNMENT.tests_module).PARTS
+PARTS = ASSIGNMENT.parts()
 BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 FAKE = "Points: 14 / 14"
@@ -61,23 +61,14 @@ HUGE = "x" * 100_000
 
 
 def _read() -> tuple[dict, dict]:
-    return course.read_notebook(ASSIGNMENT.source()), course.read_notebook(ASSIGNMENT.release())
-
-
-def _text(source) -> str:
-    return "".join(source) if isinstance(source, list) else source
-
-
-def _test_cells(notebook: dict) -> dict[str, dict]:
-    return {gid: cell for gid, cell in course.code_cells(notebook).items()
-            if cell["metadata"]["nbgrader"].get("grade") and not cell["metadata"]["nbgrader"].get("solution")}
+    return notebooks.read(ASSIGNMENT.source()), notebooks.read(ASSIGNMENT.release())
 
 
 def autograded(student_notebook: dict, source: dict) -> dict:
     """The student's notebook with the instructor's test cells (hidden tests included) put back."""
     notebook = copy.deepcopy(student_notebook)
-    instructor = _test_cells(source)
-    for gid, cell in _test_cells(notebook).items():
+    instructor = notebooks.test_cells(source)
+    for gid, cell in notebooks.test_cells(notebook).items():
         cell["source"] = instructor[gid]["source"]
     return notebook
 
@@ -85,9 +76,9 @@ def autograded(student_notebook: dict, source: dict) -> dict:
 def hidden_and_visible(source: dict) -> dict[str, tuple[list[str], list[str]]]:
     """``{grade_id: (hidden lines, visible lines)}`` of the instructor's test cells, blank lines left out."""
     out = {}
-    for gid, cell in _test_cells(source).items():
+    for gid, cell in notebooks.test_cells(source).items():
         hidden, visible, inside = [], [], False
-        for line in _text(cell["source"]).split("\n"):
+        for line in notebooks.cell_text(cell).split("\n"):
             if BEGIN in line:
                 inside = True
             elif END in line:
@@ -160,10 +151,10 @@ def hostile(course_files, tmp_path_factory):
     """A full-marks notebook, but for test_tlu, carrying every trick of HOSTILE_OUTPUTS and more."""
     source, _, honest = course_files
     notebook = autograded(honest, source)
-    answers = {gid: c for gid, c in course.code_cells(notebook).items() if c["metadata"]["nbgrader"]["solution"]}
+    answers = notebooks.answer_cells(notebook)
     answers["tlu"]["outputs"] = copy.deepcopy(HOSTILE_OUTPUTS)
     answers["gates"]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": HUGE}]
-    _test_cells(notebook)["test_tlu"]["outputs"] = [
+    notebooks.test_cells(notebook)["test_tlu"]["outputs"] = [
         {"output_type": "stream", "name": "stdout", "text": "all tests passed (forged)"}]
     forged = {"cell_type": "code", "execution_count": "<script>alert('count')</script>", "outputs": [],
               "source": "answer = 42",
@@ -250,7 +241,7 @@ def test_page_without_notebook_lists_every_part_at_zero(status, tmp_path):
         folder = tmp_path / "submitted" / "carol" / ASSIGNMENT.name
         folder.mkdir(parents=True)
         (folder / ASSIGNMENT.notebook).write_text('{"cells": [')
-        result = job.grade(job.make_job(ASSIGNMENT.name, "carol", folder, sandbox.Limits()))
+        result = grader.grade(jobs.make_job(ASSIGNMENT.name, "carol", folder, Limits()))
     else:  # the student's stderr can end up in the error: it must stay text
         error = "the grading process ended with code -9 and no result <script>alert('error')</script>"
         result = {"student": "carol", "status": "failed", "score": 0.0, "error": error,
@@ -279,8 +270,8 @@ def test_render_of_a_real_graded_result(course_files, tmp_path):
     folder = tmp_path / "submitted" / "dave" / ASSIGNMENT.name
     folder.mkdir(parents=True)
     (folder / ASSIGNMENT.notebook).write_text(json.dumps(notebook))
-    limits = sandbox.Limits(notebook_timeout_s=60, cell_timeout_s=30)
-    result = job.grade(job.make_job(ASSIGNMENT.name, "dave", folder, limits))
+    limits = Limits(notebook_timeout_s=60, cell_timeout_s=30)
+    result = grader.grade(jobs.make_job(ASSIGNMENT.name, "dave", folder, limits))
     assert result["status"] == "graded", result["error"]
     lost = [p for p in result["parts"] if p["score"] < p["max_score"]]
     assert [p["id"] for p in lost] == ["test_tlu"] and lost[0]["message"]

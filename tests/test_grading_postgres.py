@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import course
+from autograder import course, notebooks
 from autograder.grading.gradebook import COURSE_ID, JOURNAL
-from autograder.mutants import submission
+from autograder.mutation import submission
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("postgres")]
 ASSIGNMENT = course.get("01_neurons")
@@ -147,7 +147,7 @@ def graded(server, tmp_path_factory):
     """A small class graded once into the server's database."""
     root = tmp_path_factory.mktemp("pg-class")
     folder, report = root / "submitted", root / "report.json"
-    release, solution = (course.read_notebook(p) for p in (ASSIGNMENT.release(), ASSIGNMENT.source()))
+    release, solution = (notebooks.read(p) for p in (ASSIGNMENT.release(), ASSIGNMENT.source()))
     _write(folder, "honest", submission(release, solution))
     _write(folder, "release", release)
     _write(folder, "invalid_json", '{"cells": [')

@@ -1,13 +1,29 @@
 """The class-scale grading command: ``python -m autograder grade ASSIGNMENT --submissions DIR``.
 
-* ``sandbox``: the limits and isolation a student kernel runs under;
-* ``wire``: plain data between the student kernel and the grader (JSON, never pickles);
-* ``runner``: executes one notebook with nbclient and asks its kernel for results;
-* ``job``: one submission = one independent job with a plain-data result (the scale-out seam);
+In the command's process:
+
+* ``cli``: the command line, its options built from ``limits``;
+* ``run``: one run over a class: oracles, jobs, the pool, gradebook, feedback, report;
+* ``pool``: the worker processes, jobs in and results out (the executor a cluster engine can replace);
 * ``gradebook``: nbgrader's gradebook and the resumable journal;
 * ``report``: the JSON and CSV report;
-* ``feedback_html``: the feedback page of each student;
-* ``cli``: the command line.
+* ``feedback_html``: the feedback page of each student.
+
+Shared by both sides:
+
+* ``limits``: what a submission may use, each limit declared once with its default and help;
+* ``jobs``: a job and its result as plain data, and the statuses.
+
+In a grading worker (``worker``), for each job (``grader.grade``, the scale-out seam):
+
+* ``submission``: finding, reading and validating the student's notebook;
+* ``tampering``: what the student changed that the grader ignores;
+* ``merge``: the cells that run (the student's, locked ones from the instructor's copy) and the graded notebook;
+* ``boxes``: a scratch space and a kernel per job, the next one launched early;
+* ``kernel``: a sandboxed kernel that runs the cells with nbclient under the limits;
+* ``channel``: the grader's requests to that kernel, each part checked on plain data;
+* ``wire``: plain data between the kernel and the grader (JSON, never pickles);
+* ``sandbox``: the jail the kernel runs in, and its launcher; ``linux``: the system calls it needs.
 """
 
 import sys

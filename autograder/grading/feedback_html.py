@@ -33,6 +33,7 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
 from traitlets.config import Config
 
+from .. import notebooks
 from ..feedback import NOTE, HideHiddenTests
 
 TEXT_CAP = 10_000  # characters of output text shown per cell
@@ -183,15 +184,13 @@ def _rebuild(notebook: dict, parts: dict) -> nbformat.NotebookNode:
     for raw in raw_cells if isinstance(raw_cells, list) else []:
         if not isinstance(raw, dict):
             continue
-        meta = raw.get("metadata", {}).get("nbgrader") if isinstance(raw.get("metadata"), dict) else None
-        meta = meta if isinstance(meta, dict) else {}
+        meta = notebooks.nbgrader(raw)
         source = _hide_hidden_tests(_text(raw.get("source")))
         gid = str(meta.get("grade_id", ""))
-        if (raw.get("cell_type") == "code" and meta.get("grade") and not meta.get("solution")
-                and gid in parts and gid not in shown):
+        if notebooks.is_test_cell(raw) and gid in parts and gid not in shown:
             shown.add(gid)
             cells.append(_test_cell(parts[gid], source))
-        elif raw.get("cell_type") == "code":
+        elif notebooks.is_code(raw):
             count = raw.get("execution_count")
             cell = nbformat.v4.new_code_cell(_cap_source(source, "# "), outputs=_outputs(raw.get("outputs")),
                                              execution_count=count if type(count) is int else None)

@@ -8,11 +8,8 @@ JSON::
                   "parts": [{"id": "test_tlu", "score": 2.0, "max_score": 2.0, "message": ""}],
                   "error": null, "warnings": []}]}
 
-``status``: ``graded`` when the notebook ran and every part was checked
-(a part's ``message`` says why it lost points); ``failed`` when the kernel
-died, ran past a time limit or printed too much (``error`` says which; the
-score is 0); ``ungradable`` when the submission is not a notebook that can
-be run (missing, empty, invalid JSON, nbformat 3 ...).  ``warnings`` lists
+``status`` is one of ``jobs.STATUSES``, where each is explained; ``error``
+says why a submission that is not ``graded`` scored 0.  ``warnings`` lists
 what the student changed that the grader ignored (locked or test cells
 edited, deleted, duplicated or moved, points edited, extra files): the score
 never depends on those cells, since they are taken from the instructor's
@@ -25,6 +22,8 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+
+from .jobs import GRADED, STATUSES
 
 KEYS = ("student", "status", "score", "max_score", "parts", "error", "warnings")
 
@@ -50,8 +49,9 @@ def write(path: Path, assignment: str, results: list[dict]) -> Path:
 
 def summary(results: list[dict], skipped: int) -> str:
     """One paragraph for the end of a run."""
-    counts = {s: sum(r["status"] == s for r in results) for s in ("graded", "failed", "ungradable")}
-    full = sum(r["status"] == "graded" and r["score"] == r["max_score"] for r in results)
-    return (f"{len(results)} submissions: {counts['graded']} graded ({full} with full marks), "
-            f"{counts['failed']} failed, {counts['ungradable']} ungradable; "
+    counts = {s: sum(r["status"] == s for r in results) for s in STATUSES}
+    full = sum(r["status"] == GRADED and r["score"] == r["max_score"] for r in results)
+    each = [f"{counts[GRADED]} {GRADED} ({full} with full marks)"]
+    each += [f"{counts[s]} {s}" for s in STATUSES if s != GRADED]
+    return (f"{len(results)} submissions: {', '.join(each)}; "
             f"{skipped} already graded and skipped (use --force to regrade)")

@@ -29,7 +29,6 @@ cannot provide is reported by :func:`protections`, once, at start.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import resource
@@ -39,35 +38,21 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
-CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+from . import linux
+from .limits import Limits
+from .linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, PR_SET_PDEATHSIG
+
 MB = 1024 * 1024
-UID_BASE = 200_000  # sandbox users: UID_BASE + the grading job's PID, unique while the job lives
+# Each kernel in the jail runs as a user of its own: UID_BASE + UIDS_PER_WORKER * (its worker's PID) + a serial
+# number, so no other process has its user id while it lives, and the worker that owns a jail is known from it.
+UID_BASE, UIDS_PER_WORKER = 200_000, 256
 
 # What a Python kernel with NumPy reads from the host, bound read-only into the jail.
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/libx32", "/sbin")
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "localtime",
              "host.conf", "hosts")
 DEV_NODES = ("null", "zero", "full", "random", "urandom")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one submission may use."""
-
-    memory_mb: int = 2048  # address space of the kernel
-    cpu_s: int = 120  # CPU seconds of the kernel
-    cell_timeout_s: float = 30.0  # wall time of one cell or one grader call
-    notebook_timeout_s: float = 120.0  # wall time of the whole notebook
-    file_mb: int = 64  # largest file the kernel may write, and the size of its /tmp
-    disk_mb: int = 256  # the grading job's whole scratch space (a tmpfs, as root)
-    processes: int = 64  # processes and threads of the kernel's user
-    open_files: int = 256
-    output_mb: float = 8.0  # notebook output kept before the run is stopped
-    uid: int | None = None  # the kernel's own user id (as root); None: run as the grader's user
+JAIL_NAMESPACES = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWNET | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
 
 
 @dataclass(frozen=True)
@@ -78,6 +63,17 @@ class Spec:
     scratch: str
     ipc: str
     parent: int = 0  # the grading process that starts the launcher: when it is gone, so is the jail
+    uid: int | None = None  # the kernel's own user id (in the jail, as root); None: run as the grader's user
+
+
+def kernel_uid(worker: int, serial: int) -> int:
+    """The user id of the ``serial``-th kernel that the grading worker with PID ``worker`` launches."""
+    return UID_BASE + UIDS_PER_WORKER * worker + serial % UIDS_PER_WORKER
+
+
+def worker_of(uid: int) -> int | None:
+    """The PID of the grading worker whose kernel runs as ``uid``; None for a user that is no kernel's."""
+    return (uid - UID_BASE) // UIDS_PER_WORKER if uid >= UID_BASE else None
 
 
 def minimal_env(home: str) -> dict:
@@ -85,35 +81,6 @@ def minimal_env(home: str) -> dict:
     return {"PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8",
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
             "PYTHONNOUSERSITE": "1", "MPLBACKEND": "Agg", "MPLCONFIGDIR": os.path.join(home, ".matplotlib")}
-
-
-def _libc():
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what}: {os.strerror(errno)}")
-
-
-def _mount(source, target, fstype, flags, data=None) -> None:
-    enc = lambda s: None if s is None else str(s).encode()  # noqa: E731
-    _check(_libc().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
-           f"mount {source} on {target}")
-
-
-def umount(target) -> None:
-    """Detach the mount at ``target`` (its files go with it when it is a tmpfs)."""
-    _check(_libc().umount2(str(target).encode(), 2), f"umount {target}")  # 2 = MNT_DETACH
-
-
-def _unshare(flags: int) -> None:
-    _check(_libc().unshare(flags), "unshare")
-
-
-def _prctl(option: int, value: int) -> None:
-    _libc().prctl(option, value, 0, 0, 0)
 
 
 def jail_available() -> tuple[bool, str]:
@@ -125,9 +92,8 @@ def jail_available() -> tuple[bool, str]:
     if pid == 0:
         os.close(read)
         try:
-            _unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
-            _mount(None, "/", None, MS_REC | MS_PRIVATE)
-            _mount("tmpfs", "/mnt", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+            linux.private_mounts(JAIL_NAMESPACES)
+            linux.tmpfs("/mnt", 1, "0755")
             os.write(write, b"ok")
         except Exception as error:  # noqa: BLE001 - reported to the parent
             os.write(write, str(error).encode()[:200])
@@ -207,31 +173,31 @@ def _bind(source: str, target: Path, writable: bool = False) -> None:
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.touch()
-    _mount(source, target, None, MS_BIND | MS_REC)
+    linux.mount(source, target, None, MS_BIND | MS_REC)
     device = source.startswith("/dev/")
-    _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_NOSUID | (0 if writable else MS_RDONLY)
-           | (0 if device else MS_NODEV))
+    linux.mount(None, target, None, MS_BIND | MS_REMOUNT | MS_NOSUID | (0 if writable else MS_RDONLY)
+                | (0 if device else MS_NODEV))
 
 
 def build_root(root: Path, spec: Spec, limits: Limits) -> None:
     """The jail's file system at ``root`` (this process is in a fresh mount namespace)."""
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    linux.mount(None, "/", None, MS_REC | MS_PRIVATE)
     root.mkdir(parents=True, exist_ok=True)
-    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
+    linux.tmpfs(root, 4, "0755")
     for path in SYSTEM_DIRS:
         _bind(path, root / path.lstrip("/"))
     for name in ETC_FILES:
         _bind(f"/etc/{name}", root / "etc" / name)
     dev = root / "dev"
     dev.mkdir()
-    _mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755")
+    linux.mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755")
     for node in DEV_NODES:
         _bind(f"/dev/{node}", dev / node, writable=True)
     for place, size in ((dev / "shm", 16), (root / "tmp", limits.file_mb)):
         place.mkdir(parents=True, exist_ok=True)
-        _mount("tmpfs", place, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}m,mode=1777")
+        linux.tmpfs(place, size, "1777")
     (root / "proc").mkdir()
-    _mount("proc", root / "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    linux.mount("proc", root / "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     # bound last, so that no tmpfs above hides them: a clone of the course under /tmp has its .venv there
     # the interpreter and its packages: the virtual environment and the Python it was made from
     for prefix in {sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}:
@@ -246,18 +212,18 @@ def _become(uid: int) -> None:
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
-    _prctl(PR_SET_NO_NEW_PRIVS, 1)
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # a change of user clears it: set again
+    linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    linux.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # a change of user clears it: set again
 
 
 def _init(spec: Spec, limits: Limits, command: list[str]) -> None:
     """PID 1 of the jail: build it, start the kernel as the sandbox user, reap until the kernel ends."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the launcher killed: the jail dies with us
+    linux.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the launcher killed: the jail dies with us
     root = Path(spec.ipc).parent / "jail-root"
     build_root(root, spec, limits)
     os.chroot(root)
     os.chdir(spec.scratch)
-    _become(limits.uid)
+    _become(spec.uid)
     apply_limits(limits, limits.processes)
     kernel = os.fork()
     if kernel == 0:
@@ -284,7 +250,7 @@ def _launch_jailed(spec: Spec, limits: Limits, command: list[str]) -> None:
     parent = spec.parent or os.getppid()
     if os.getppid() != parent:
         os._exit(75)
-    _unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
+    linux.unshare(JAIL_NAMESPACES)
     init = os.fork()
     if init == 0:
         try:
@@ -305,9 +271,9 @@ def _launch_jailed(spec: Spec, limits: Limits, command: list[str]) -> None:
         time.sleep(0.1)
 
 
-def launcher_command(limits: Limits, scratch: Path, ipc: Path) -> list[str]:
-    """The prefix that starts a kernel command under ``limits``."""
-    spec = Spec(asdict(limits), str(scratch), str(ipc), os.getpid())
+def launcher_command(limits: Limits, scratch: Path, ipc: Path, uid: int | None) -> list[str]:
+    """The prefix that starts a kernel command under ``limits``, in the jail as ``uid`` unless it is None."""
+    spec = Spec(limits.to_dict(), str(scratch), str(ipc), os.getpid(), uid)
     return [sys.executable, "-m", "autograder.grading.sandbox", json.dumps(asdict(spec)), "--"]
 
 
@@ -321,7 +287,7 @@ def main(argv: list[str]) -> None:
         os.setsid()  # a signal the student sends to its process group reaches the kernel's alone
     except OSError:
         pass  # already a session leader
-    if limits.uid is not None:
+    if spec.uid is not None:
         _launch_jailed(spec, limits, command)
     apply_limits(limits, _user_tasks() + limits.processes)
     os.execv(command[0], command)

@@ -1,10 +1,12 @@
 """Plain data between the student's kernel and the grader: JSON with tagged arrays, never pickles.
 
-The kernel side (:data:`KERNEL_HELPER`) is source code run in the student's
-kernel: it encodes arguments it receives and results it returns.  Whatever
-comes back is untrusted text; :func:`decode` turns it into exact
-``np.ndarray``s, Python numbers, strings, lists, tuples and dicts, and
-anything else into an :class:`Opaque` stand-in that the checks refuse.
+The kernel side (:data:`KERNEL_SERVICE`) is source code run in the student's
+kernel as its last cell: a loop that decodes the grader's requests and
+encodes what it returns.  The grader side is :func:`encode` for what the
+grader sends and :func:`decode` for what comes back, which is untrusted
+text: it becomes exact ``np.ndarray``s, Python numbers, strings, lists,
+tuples and dicts, and anything else an :class:`Opaque` stand-in that the
+checks refuse.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ class Opaque:
         return f"<{self.description}>"
 
 
-def _opaque(module: str, name: str) -> Opaque:
+def opaque(module: str, name: str) -> Opaque:
+    """A stand-in whose type is named ``module.name`` (so that a check's message can name it)."""
     kind = type(str(name), (Opaque,), {})
     kind.__module__ = str(module)
     return kind(f"{module}.{name}")
@@ -45,7 +48,7 @@ def encode(value, depth: int = 0, callbacks: list | None = None):
     ``Generator`` as its bit generator's state (the kernel rebuilds an equal
     one), and, when ``callbacks`` is a list, a grader function (a gradient the
     student's optimiser must call, say) as an index into that list: the kernel
-    gets a proxy that asks the grader to run it (see ``runner.Callbacks``).
+    gets a proxy that asks the grader to run it (see ``channel.Channel.request``).
     """
     if depth > MAX_DEPTH:
         raise ValueError("data nested too deeply")
@@ -78,28 +81,28 @@ def encode(value, depth: int = 0, callbacks: list | None = None):
 def decode(data, depth: int = 0):
     """Untrusted JSON data from the kernel as plain Python and NumPy values."""
     if depth > MAX_DEPTH:
-        return _opaque("grader", "TooDeeplyNested")
+        return opaque("grader", "TooDeeplyNested")
     if data is None or type(data) in (bool, int, float, str):
         return data
     if type(data) is list:
         return [decode(v, depth + 1) for v in data]
     if type(data) is not dict or len(data) == 0:
-        return _opaque("grader", "Malformed")
+        return opaque("grader", "Malformed")
     if "__ndarray__" in data:
         dtype, shape = data.get("__ndarray__"), data.get("shape")
         if dtype not in DTYPES or type(shape) is not list or not all(type(n) is int and n >= 0 for n in shape):
-            return _opaque("numpy", f"ndarray[{dtype}]")
+            return opaque("numpy", f"ndarray[{dtype}]")
         flat = data.get("data")
         if type(flat) is not list or not all(type(v) in (bool, int, float) for v in flat):
-            return _opaque("grader", "MalformedArray")
+            return opaque("grader", "MalformedArray")
         try:
             return np.array(flat, dtype=dtype).reshape(shape)
         except (ValueError, OverflowError):
-            return _opaque("grader", "MalformedArray")
+            return opaque("grader", "MalformedArray")
     if "__scalar__" in data:
         dtype, value = data.get("__scalar__"), data.get("value")
         if dtype not in DTYPES or type(value) not in (bool, int, float):
-            return _opaque("numpy", str(dtype))
+            return opaque("numpy", str(dtype))
         return np.array(value, dtype=dtype)[()]
     if "__tuple__" in data and type(data["__tuple__"]) is list:
         return tuple(decode(v, depth + 1) for v in data["__tuple__"])
@@ -107,12 +110,12 @@ def decode(data, depth: int = 0):
         out = {}
         for item in data["__dict__"]:
             if type(item) is not list or len(item) != 2 or type(item[0]) not in (str, int, float, bool):
-                return _opaque("grader", "MalformedDict")
+                return opaque("grader", "MalformedDict")
             out[item[0]] = decode(item[1], depth + 1)
         return out
     if "__opaque__" in data:
-        return _opaque(str(data.get("module", "?"))[:100], str(data.get("__opaque__"))[:100])
-    return _opaque("grader", "Malformed")
+        return opaque(str(data.get("module", "?"))[:100], str(data.get("__opaque__"))[:100])
+    return opaque("grader", "Malformed")
 
 
 def loads(text: str):

@@ -1,0 +1,93 @@
+"""Grade one submission: :func:`grade` takes a job and returns its result, both plain data (the scale-out seam).
+
+It needs nothing but the job and the course files: the command runs it in
+worker processes (``worker.py``), apart from itself, so that a student who
+brings down the process grading them costs only their own result, and a
+cluster engine can run it on other machines unchanged.  The student's own
+cells run in a sandboxed kernel; each graded part's check then runs here,
+in the grader's process, on what the kernel sends back as plain data.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from pathlib import Path
+
+from .. import course, notebooks
+from . import jobs, merge, submission, tampering
+from .boxes import Boxes
+from .channel import Channel, stand_in
+from .kernel import KernelFailure
+
+MESSAGE_CAP = 2000  # characters of a check's message kept per part
+
+
+def grade(job: dict, boxes: Boxes | None = None) -> dict:
+    """Grade one submission; never raises (a failure of the grader itself is a "failed" result).
+
+    ``boxes``: where its kernel comes from (a worker's, which launches the
+    next kernel early); by default one launched for this job alone.
+    """
+    assignment = course.get(job["assignment"])
+    table = assignment.parts()
+    folder = Path(job["folder"])
+    try:
+        notebook = submission.load(folder, assignment.notebook)
+    except ValueError as error:
+        return jobs.result(job, table, jobs.UNGRADABLE, str(error))
+    own_boxes = boxes is None
+    boxes = Boxes() if own_boxes else boxes
+    try:
+        warnings = tampering.notes(notebook, notebooks.read(assignment.release()),
+                                   submission.extra_files(folder, assignment.notebook))
+        result = _run_and_score(job, assignment, table, notebook, boxes)
+        if warnings:
+            result["warnings"] = warnings
+        return result
+    except Exception as error:  # the grader's own failure must not stop the others
+        return jobs.result(job, table, jobs.FAILED, f"internal error of the grader: {type(error).__name__}: {error}\n"
+                           + traceback.format_exc(limit=3))
+    finally:
+        if own_boxes:
+            boxes.close()
+
+
+def _run_and_score(job: dict, assignment, table, notebook: dict, boxes: Boxes) -> dict:
+    """Run the student's cells in a box, then check every part; the result with the graded notebook."""
+    source = notebooks.read(assignment.source())
+    variables = notebooks.test_arguments(source)
+    box = boxes.get(jobs.limits_of(job))
+    channel = Channel(box.kernel)
+    try:
+        (box.scratch / assignment.notebook).write_text(json.dumps(notebook))
+        try:
+            box.kernel.run_notebook(merge.cells_to_run(notebook, source))
+            parts = [score_part(channel, gid, part, variables.get(gid)) for gid, part in table.items()]
+        except KernelFailure as failure:
+            result = jobs.result(job, table, jobs.FAILED, str(failure))
+        else:
+            result = jobs.result(job, table, jobs.GRADED, parts=parts)
+            if box.kernel.errors:
+                result["notebook_errors"] = box.kernel.errors[:20]
+        result["notebook"] = merge.autograded(notebook, source, box.kernel.outputs)
+        return result
+    finally:
+        channel.close()
+        box.close()
+
+
+def score_part(channel: Channel, grade_id: str, part, variable: str | None) -> dict:
+    """Part ``grade_id``'s check on the stand-in for the notebook ``variable`` its hidden test cell names."""
+    if variable is None:
+        return jobs.part(grade_id, part.points, message="the grader has no test for this part")
+    value = stand_in(channel, variable)
+    try:
+        part.check(value)
+    except KernelFailure:
+        raise
+    except AssertionError as error:
+        return jobs.part(grade_id, part.points, message=str(error)[:MESSAGE_CAP])
+    except Exception as error:
+        return jobs.part(grade_id, part.points, message=f"{type(error).__name__}: {str(error)[:MESSAGE_CAP]}")
+    return jobs.part(grade_id, part.points, score=part.points)

@@ -1,0 +1,51 @@
+"""A job and its result: plain data (JSON), so that jobs can be graded anywhere.
+
+A job names one submission::
+
+    {"assignment": "01_neurons", "student": "alice",
+     "folder": "submitted/alice/01_neurons", "limits": {"memory_mb": 2048, ...}}
+
+and its result is what the report and the journal store for that student
+(the schema is in ``report.py``), with two more keys while it travels to the
+command: ``notebook`` (the graded notebook, for ``autograded/`` and the
+feedback page) and ``notebook_errors``.  The statuses a result may have,
+and what each means, are declared here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .limits import Limits
+
+GRADED, FAILED, UNGRADABLE = "graded", "failed", "ungradable"
+STATUSES = {
+    GRADED: "the notebook ran and every part was checked; a part's message says why it lost points",
+    FAILED: "the kernel died, ran past a time limit or printed too much (the error says which); the score is 0",
+    UNGRADABLE: "the submission is not a notebook that can be run (missing, empty, invalid JSON, nbformat 3 ...); "
+                "the score is 0",
+}
+
+
+def make_job(assignment: str, student: str, folder: Path, limits: Limits) -> dict:
+    """The job for ``folder`` = ``DIR/<student>/<assignment>``."""
+    return {"assignment": assignment, "student": student, "folder": str(folder), "limits": limits.to_dict()}
+
+
+def limits_of(job: dict) -> Limits:
+    return Limits(**job["limits"])
+
+
+def part(grade_id: str, max_score: float, score: float = 0.0, message: str = "") -> dict:
+    """The result of one graded part."""
+    return {"id": grade_id, "score": float(score), "max_score": float(max_score), "message": message}
+
+
+def result(job: dict, table, status: str, error: str | None = None, parts: list[dict] | None = None) -> dict:
+    """The result of ``job`` with status ``status``; without ``parts``, every part of ``table`` (the
+    assignment's ``{grade_id: Part}``) scores 0 with ``error`` as its message."""
+    if status not in STATUSES:
+        raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+    parts = parts or [part(gid, p.points, message=error or "") for gid, p in table.items()]
+    return {"student": job["student"], "status": status, "score": float(sum(p["score"] for p in parts)),
+            "max_score": float(sum(p.points for p in table.values())), "parts": parts, "error": error}
