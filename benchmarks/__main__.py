@@ -68,6 +68,12 @@ def parse(argv) -> argparse.Namespace:
                         help="threads for NumPy's BLAS and torch alike: a number, or 'auto' (default: NumPy's "
                              "default, capped at the idle cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--gpu-device", default=None,
+                        help="device of row 4 (default: the GPU when there is one); 'cpu' runs the row's code "
+                             "path without a GPU, a rehearsal rather than GPU numbers")
+    parser.add_argument("--gpu-budget", type=float, default=None,
+                        help="seconds: row 4 starts no new measurement after this long and lists what it "
+                             "skipped (default: no limit; make gpu-check sets it)")
     args = parser.parse_args(argv)
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = sorted(set(rows) - set(ROWS))
@@ -81,7 +87,7 @@ def parse(argv) -> argparse.Namespace:
     return args
 
 
-def run_rows(rows, cfg: Config, book_root: Path, progress) -> list[report.Row]:
+def run_rows(rows, cfg: Config, book_root: Path, progress, gpu_device=None, deadline=None) -> list[report.Row]:
     rng = np.random.default_rng(0)
     out = []
     for row in progress(rows, desc="benchmark rows"):
@@ -92,7 +98,7 @@ def run_rows(rows, cfg: Config, book_root: Path, progress) -> list[report.Row]:
         elif row == "3":
             out.append(gradcheck_cost.run(cfg, rng))
         elif row == "4":
-            out.append(cuda.run(cfg, rng, progress))
+            out.append(cuda.run(cfg, rng, progress, device=gpu_device, deadline=deadline))
         elif row == "5":
             out.append(grading.run(cfg, progress))
         elif row == "6":
@@ -104,13 +110,14 @@ def main(argv=None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     cfg = Config.quick_config() if args.quick else Config()
     start = time.perf_counter()
+    deadline = None if args.gpu_budget is None else time.monotonic() + args.gpu_budget
     threads = environment.match_threads(args.threads)
     timing.use_clock("thread-cpu" if threads["threads"] == 1 else "wall")
 
     def progress(items, desc):
         return tqdm(items, desc=desc, leave=False, disable=args.no_progress, file=sys.stderr)
 
-    rows = run_rows(args.rows, cfg, args.book_root, progress)
+    rows = run_rows(args.rows, cfg, args.book_root, progress, args.gpu_device, deadline)
     wall = time.perf_counter() - start
     meta = {"date": environment.now(), "quick": cfg.quick, "wall_s": round(wall, 1), "threads": threads,
             "clock": timing.clock_name(), "malloc": {k: os.environ.get(k) for k in MALLOC},

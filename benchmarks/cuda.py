@@ -17,6 +17,7 @@ with tiny sizes to keep it working until a GPU is at hand.
 from __future__ import annotations
 
 import contextlib
+import time
 
 from .gemm import flops, gflops, step_products, torch_products
 from .mlp_step import nnref_step, problem, torch_autograd_step
@@ -57,8 +58,15 @@ def _ms(samples):
     return Stats.of(samples).map(lambda t: t * 1e3)
 
 
-def run(cfg, rng, progress, device: str | None = None) -> Row:
-    """Every CUDA measurement on ``device`` (default: the GPU, if there is one)."""
+STEPS = ("matmul", "mlp", "elementwise")
+
+
+def run(cfg, rng, progress, device: str | None = None, deadline: float | None = None) -> Row:
+    """Every CUDA measurement on ``device`` (default: the GPU, if there is one).
+
+    ``deadline`` (a ``time.monotonic()`` value): no step starts after it, and
+    the row lists the steps it skipped.
+    """
     import torch
 
     row = Row("4", "torch on CUDA: matmul ceilings, MLP step, element-wise kernels, GPU/CPU speed-up")
@@ -71,13 +79,19 @@ def run(cfg, rng, progress, device: str | None = None) -> Row:
     if not str(device).startswith("cuda"):
         row.notes.append(f"dry run on {device!r}: the code path of the CUDA row, not GPU numbers")
     sync = _sync(device)
-    for step in progress(["matmul", "mlp", "elementwise"], desc="row 4: CUDA"):
-        if step == "matmul":
+    skipped = []
+    for step in progress(STEPS, desc="row 4: CUDA"):
+        if deadline is not None and time.monotonic() > deadline:
+            skipped.append(step)
+        elif step == "matmul":
             _matmul(row, cfg, rng, device, sync)
         elif step == "mlp":
             _mlp(row, cfg, rng, device, sync)
         else:
             _elementwise(row, cfg, device, sync)
+    if skipped:
+        row.notes.append(f"skipped, the time budget ran out first: {', '.join(skipped)}")
+        row.status = "ok" if row.entries else "skipped"
     return row
 
 

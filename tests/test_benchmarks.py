@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
 from helpers import HAS_CUDA
 
-from benchmarks import book_builds, cuda, gradcheck_cost, mlp_step, report, timing
+from benchmarks import book_builds, cuda, gpu_results, gradcheck_cost, mlp_step, report, timing
 from benchmarks.__main__ import Config, main
 from benchmarks.timing import Stats, compare, ratio
 
@@ -129,6 +130,23 @@ def test_cuda_row_runs_end_to_end_on_the_cpu():
         assert needle in labels, needle
     assert any(e.target == ">= 0.6" for e in row.entries)
     assert "dry run" in row.notes[0]
+    found = gpu_results.headline(report.to_json([row], {})["rows"][0])
+    assert set(found["matmul"]) == set(cuda.MATMUL_MODES) and set(found["share"]) == {"FP32", "TF32"}, found
+    assert set(found["speedup"]) == {"nnref-torch", "torch-autograd"}, "the GPU summary quotes these labels"
+    assert set(found["bandwidth"]) == {"relu forward", "relu backward", "sigmoid forward"} and found["copy"] > 0
+    assert found["net"] == "20-32-4 b16"
+
+
+def test_cuda_row_starts_no_step_after_its_deadline(tmp_path):
+    row = cuda.run(Config.quick_config(), np.random.default_rng(0), lambda items, desc: items, device="cpu",
+                   deadline=time.monotonic())
+    assert row.status == "skipped" and not row.entries
+    assert row.notes[-1] == "skipped, the time budget ran out first: matmul, mlp, elementwise"
+    out = tmp_path / "r.json"
+    assert main(["--quick", "--rows", "4", "--gpu-device", "cpu", "--gpu-budget", "0", "--output", str(out),
+                 "--no-progress", "--threads", "1"]) == 0
+    [written] = json.loads(out.read_text())["rows"]
+    assert written["status"] == "skipped" and written["notes"][-1].startswith("skipped, the time budget ran out")
 
 
 def test_planted_errors_are_those_of_the_checker_tests():
