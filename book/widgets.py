@@ -9,7 +9,16 @@ and calls ``explore(draw, alt=..., caption=..., lr=[0.01, 0.1, 0.5], ...)``:
   ``draw`` once per combination of control values and emits a self-contained
   HTML figure (``<figure class="nnref-twin">``): sliders, the precomputed
   frames and a few lines of JavaScript that swap the image.  No kernel, no
-  server.
+  server.  The fragment is self-contained (the frames are inline, so the
+  executed notebook shows them too); in the HTML book the extension
+  book/_ext/book_fixes.py moves the frames into image files that the page
+  loads only when the figure comes into view.
+
+Frames are drawn at twice the figure's resolution (sharp on high-density
+screens) and displayed at its size, quantised to a small palette and stored
+as lossless WebP: plots have few colours, so this is several times smaller
+than PNG and looks the same.  ``book_style`` gives the chapters' own figures
+the same treatment and sets text sizes that stay legible in the column.
 
 Both twins call the same ``draw``, so they cannot drift apart.  The browser
 test (tests/test_browser.py) moves every slider of every twin in the built
@@ -27,13 +36,45 @@ import json
 import math
 import os
 
+import matplotlib as mpl
+
 # No backend is forced here: the frames are drawn with savefig, which works
 # under any backend, and the chapter's own figures keep the kernel's inline one.
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 MAX_FRAMES = 120
-DPI = 80
+DPI = 100  # CSS pixels per inch of a figure as displayed
+SCALE = 2  # image pixels per CSS pixel: frames and figures are stored at DPI * SCALE
+COLOURS = 64  # palette of a frame; a plot uses far fewer, its antialiased edges a few dozen more
+FRAME_FORMAT = "webp"
+MIN_FONT_PT = 11  # the smallest text any figure of the book may use; at DPI 100 that is 15 CSS px unscaled
+
+# Read by book_style; every size is at least MIN_FONT_PT.
+STYLE = {
+    "figure.dpi": DPI,
+    "figure.facecolor": "white",
+    "savefig.dpi": DPI * SCALE,
+    "font.size": MIN_FONT_PT,
+    "axes.titlesize": MIN_FONT_PT + 1,
+    "axes.labelsize": MIN_FONT_PT,
+    "xtick.labelsize": MIN_FONT_PT,
+    "ytick.labelsize": MIN_FONT_PT,
+    "legend.fontsize": MIN_FONT_PT,
+    "legend.title_fontsize": MIN_FONT_PT,
+    "figure.titlesize": MIN_FONT_PT + 2,
+}
+
+
+def book_style() -> None:
+    """Figures of a chapter as the book shows them: text of at least ``MIN_FONT_PT``,
+    drawn at ``SCALE`` times the displayed resolution (Jupyter's "retina" PNG)."""
+    mpl.rcParams.update(STYLE)
+    try:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:  # plain Python: nothing is displayed inline
+        return
+    set_matplotlib_formats("retina")
 
 
 def in_book_build() -> bool:
@@ -51,11 +92,29 @@ def _figure(draw, params: dict) -> Figure:
     return fig
 
 
-def _png(fig: Figure) -> str:
+def frame_bytes(fig: Figure) -> bytes:
+    """One frame: ``fig`` at ``SCALE`` x its displayed size, palette-quantised, lossless WebP."""
+    from PIL import Image
+
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+    fig.savefig(buffer, format="png", dpi=DPI * SCALE, bbox_inches="tight", facecolor="white")
     plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    image = Image.open(buffer).convert("RGB").quantize(COLOURS)
+    out = io.BytesIO()
+    image.save(out, format=FRAME_FORMAT, lossless=True, method=4)
+    return out.getvalue()
+
+
+def _encoded(fig: Figure) -> str:
+    return base64.b64encode(frame_bytes(fig)).decode("ascii")
+
+
+def displayed_size(frame_base64: str) -> tuple[int, int]:
+    """(width, height) in CSS pixels at which a frame is shown: its pixel size over ``SCALE``."""
+    from PIL import Image
+
+    width, height = Image.open(io.BytesIO(base64.b64decode(frame_base64))).size
+    return round(width / SCALE), round(height / SCALE)
 
 
 def _label(value) -> str:
@@ -106,13 +165,13 @@ def _start(controls: dict, initial: dict | None) -> dict:
 
 def frames(draw, controls: dict) -> dict:
     """Every frame of the static twin: key "i,j,..." (indices into the control
-    values, in the order of ``controls``) → base64 PNG."""
+    values, in the order of ``controls``) → base64 image (``frame_bytes``)."""
     controls = _check_controls(controls)
     names = list(controls)
     out = {}
     for index in itertools.product(*(range(len(controls[n])) for n in names)):
         params = {n: controls[n][i] for n, i in zip(names, index)}
-        out[",".join(map(str, index))] = _png(_figure(draw, params))
+        out[",".join(map(str, index))] = _encoded(_figure(draw, params))
     return out
 
 
@@ -136,16 +195,22 @@ def static_html(draw, controls: dict, *, alt: str, caption: str, initial: dict |
             f"<output>{html.escape(_label(values[i]))}</output></label>"
         )
     first = data[",".join(str(start[n]) for n in controls)]
+    width, height = displayed_size(first)
+    mime = f"image/{FRAME_FORMAT}"
     # The script finds its own figure through document.currentScript, so two
-    # twins on one page never interfere.
-    return f"""<figure class="nnref-twin" id="{uid}">
+    # twins on one page never interfere.  With data-frames-url (set by the
+    # book's extension) frame "i,j" is the file <url>i,j.<ext>; otherwise the
+    # frames are the inline JSON.
+    return f"""<figure class="nnref-twin" id="{uid}" data-frame-ext="{FRAME_FORMAT}">
 <div class="nnref-controls">{"".join(sliders)}</div>
-<img class="nnref-frame" alt="{html.escape(alt)}" src="data:image/png;base64,{first}">
+<img class="nnref-frame" alt="{html.escape(alt)}" width="{width}" height="{height}" src="data:{mime};base64,{first}">
 <figcaption>{html.escape(caption)}</figcaption>
 <script type="application/json" class="nnref-frames">{json.dumps(data)}</script>
 <script>
 (function (root) {{
-  var frames = JSON.parse(root.querySelector(".nnref-frames").textContent);
+  var url = root.dataset.framesUrl;
+  var inline = root.querySelector(".nnref-frames");
+  var frames = inline ? JSON.parse(inline.textContent) : null;
   var inputs = root.querySelectorAll("input[type=range]");
   var img = root.querySelector("img.nnref-frame");
   function update() {{
@@ -155,7 +220,9 @@ def static_html(draw, controls: dict, *, alt: str, caption: str, initial: dict |
       var labels = JSON.parse(input.dataset.labels);
       input.nextElementSibling.textContent = labels[Number(input.value)];
     }});
-    img.src = "data:image/png;base64," + frames[key.join(",")];
+    key = key.join(",");
+    img.src = url ? url + key.split(",").join("-") + "." + root.dataset.frameExt
+                  : "data:{mime};base64," + frames[key];
   }}
   inputs.forEach(function (input) {{ input.addEventListener("input", update); }});
 }})(document.currentScript.parentElement);

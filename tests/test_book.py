@@ -15,10 +15,12 @@ import pytest
 from book_support import (
     BIBLIOGRAPHY_DOC,
     HTML,
+    ROOT,
     article,
     bib_keys,
     built_book,
     chapter_docnames,
+    chapter_sources,
     config,
     expected_exercise,
     html_pages,
@@ -82,6 +84,9 @@ def test_every_image_has_alt_text_and_a_caption(html, doc):
         assert figure is not None, (
             f"{where} is not inside a figure; give its cell `mystnb: figure: caption: ...` metadata"
         )
+        if "nnref-twin" in figure.get("class", []):  # a widget: captioned by the figure around it
+            figure = figure.find_parent("figure", class_="nnref-widget")
+            assert figure is not None, f"{where}: the widget is not inside a numbered figure"
         caption = figure.find("figcaption")
         assert caption is not None and caption.get_text(strip=True), f"{where}: its figure has no caption"
 
@@ -199,3 +204,76 @@ def test_chapter_notebook_twins_are_up_to_date():
     tool = Path(__file__).resolve().parents[1] / "tools" / "sync_chapter_notebooks.py"
     result = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------
+# What readers see of the code, and what the site weighs
+# ---------------------------------------------------------------------------
+
+GLUE_CALL = re.compile(r"^\s*(glue\(|from myst_nb import glue\b)", re.M)
+FONTSIZE = re.compile(r"fontsize\s*=\s*(\d+(?:\.\d+)?)")
+SITE_BUDGET_BYTES = 36_000_000  # half of the 72 MB the site weighed before the frames moved into files
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_bookkeeping_is_hidden_from_readers(html, doc):
+    """glue(...) only hands numbers to the prose: the code cells a reader sees never show it
+    (book/_ext/book_fixes.py removes it from the displayed source; the notebooks keep it)."""
+    shown = [pre.get_text() for pre in article(page_path(doc)).select("div.cell_input pre")]
+    leaks = [m.group(0).strip() for text in shown for m in GLUE_CALL.finditer(text)]
+    assert not leaks, f"{doc}: {len(leaks)} bookkeeping line(s) shown to readers, e.g. {leaks[:3]}"
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_figure_text_is_never_below_the_book_minimum(doc):
+    """Explicit font sizes in a chapter's code are at least widgets.MIN_FONT_PT (the
+    browser test turns that into pixels as displayed)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("book_widgets_for_book", ROOT / "book" / "widgets.py")
+    widgets = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(widgets)
+    source = chapter_sources()[doc]
+    small = [float(m.group(1)) for m in FONTSIZE.finditer(source) if float(m.group(1)) < widgets.MIN_FONT_PT]
+    assert not small, f"{doc}: font sizes {small} are below the book's minimum of {widgets.MIN_FONT_PT} pt"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17, not yet met: _build/html weighs 52.3 MB (MathJax and fonts in "
+                   "_static 31 MB) against the 36 MB budget")
+def test_site_weighs_at_most_half_of_what_it_did(html):
+    sizes = {}
+    for path in html.rglob("*"):
+        if path.is_file():
+            top = path.relative_to(html).parts[0]
+            sizes[top] = sizes.get(top, 0) + path.stat().st_size
+    total = sum(sizes.values())
+    heaviest = sorted(sizes.items(), key=lambda kv: -kv[1])[:5]
+    print(f"_build/html: {total / 1e6:.1f} MB; heaviest: {[(k, round(v / 1e6, 1)) for k, v in heaviest]}")
+    assert total <= SITE_BUDGET_BYTES, (
+        f"_build/html weighs {total / 1e6:.1f} MB (budget {SITE_BUDGET_BYTES / 1e6:.0f} MB); heaviest: "
+        f"{[(k, f'{v / 1e6:.1f} MB') for k, v in heaviest]}"
+    )
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_downloaded_notebook_keeps_widgets_as_still_figures(html, doc):
+    """The .ipynb behind the download button shows each widget as its first frame and
+    caption, without the hundred frames of the page's twin (run it for the live widget)."""
+    notebook = soup(page_path(doc)).select_one("a.btn-download-notebook-button[href]")
+    assert notebook is not None, f"{doc}: no download-notebook (.ipynb) button"
+    text = (page_path(doc).parent / notebook["href"]).resolve().read_text(encoding="utf-8")
+    assert "nnref-frames" not in text, f"{doc}: the downloadable notebook still carries every widget frame"
+    if "explore(" in chapter_sources()[doc]:
+        assert "nnref-twin" in text and "img class=\\\"nnref-frame\\\"" in text, (
+            f"{doc}: the downloadable notebook lost its widgets' first frames"
+        )
+
+
+def test_perceptron_widget_opens_on_an_update(html):
+    """Chapter 1's perceptron widget opens after an update (a boundary and the ringed point that
+    moved it), not on w = 0, where no side is predicted and every point counts as a mistake."""
+    twins = [t for t in article(page_path("book/01_neurons")).select("figure.nnref-twin")
+             if t.select_one('input[data-name="update"]')]
+    assert len(twins) == 1, f"expected one perceptron widget in chapter 1, found {len(twins)}"
+    start = int(twins[0].select_one('input[data-name="update"]')["value"])
+    assert start >= 1, f"the perceptron widget opens at update {start}"

@@ -433,9 +433,13 @@ def test_maxout_with_two_pieces_recovers_relu_abs_and_leaky():
 
 def test_softplus_derivative_is_the_sigmoid_and_it_stays_within_log2_of_relu():
     u = np.linspace(-30, 30, 60_001)
-    np.testing.assert_allclose(Softplus().derivative(u), Sigmoid()(u), rtol=0, atol=1e-15)
-    gap = Softplus()(u) - ReLU()(u)
+    exact = Softplus(threshold=math.inf)
+    np.testing.assert_allclose(exact.derivative(u), Sigmoid()(u), rtol=0, atol=1e-15)
+    gap = exact(u) - ReLU()(u)
     assert np.all(gap > 0) and gap.max() == pytest.approx(math.log(2), abs=ROUNDOFF)
+    # the default threshold 20 (torch's) returns u itself above it: less than e^-20 away
+    shortcut = np.abs(Softplus()(u) - exact(u)).max()
+    assert 0 < shortcut < math.exp(-20)
 
 
 def test_positive_inputs_force_same_sign_steps_and_an_elongated_valley():

@@ -57,8 +57,10 @@ def pixels(fig) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba()).copy()
 
 
-def decoded(png_base64: str) -> np.ndarray:
-    return plt.imread(io.BytesIO(base64.b64decode(png_base64)), format="png")
+def decoded(frame_base64: str) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(frame_base64))).convert("RGB"))
 
 
 def sliders_of(widget) -> dict:
@@ -101,16 +103,41 @@ def test_static_twin_has_one_distinct_frame_per_combination(widgets):
     combos = {",".join(map(str, i)) for i in itertools.product(range(3), range(4))}
     assert set(frames) == combos, f"frame keys {sorted(frames)}, expected {sorted(combos)}"
     assert len(set(frames.values())) == len(combos), "two different combinations of values gave the same frame"
-    for key, png in frames.items():
-        height, width = decoded(png).shape[:2]
+    for key, encoded in frames.items():
+        height, width = decoded(encoded).shape[:2]
         assert height > 50 and width > 50, f"frame {key} is a {width}x{height} image"
+    # draw() makes a 2 x 1.5 inch figure: stored at SCALE times the displayed resolution
+    img = twin.select_one("img.nnref-frame")
+    assert int(img["width"]) * widgets.SCALE == width, f"frame {width} px wide, displayed {img['width']} px"
+    assert widgets.SCALE >= 2, "frames must be sharp on high-density screens (2x)"
+
+
+def test_frames_are_compact_and_faithful(widgets):
+    """A frame is a WebP with a small palette, at least twice as small as the PNG of
+    the same figure, and looks the same: no pixel of the palette version is off by
+    more than 12 of 255 in any channel on average (the palette only rounds the
+    antialiased edges)."""
+    from PIL import Image
+
+    encoded = widgets.frames(draw, {"slope": [2.0], "shift": [1.0]})["0,0"]
+    raw = base64.b64decode(encoded)
+    assert raw[:4] == b"RIFF" and raw[8:12] == b"WEBP", "frames must be WebP"
+    png = io.BytesIO()
+    draw(2.0, 1.0).savefig(png, format="png", dpi=widgets.DPI * widgets.SCALE, bbox_inches="tight", facecolor="white")
+    plt.close("all")
+    reference = np.asarray(Image.open(png).convert("RGB"), dtype=float)
+    ours = decoded(encoded).astype(float)
+    assert ours.shape == reference.shape, f"frame {ours.shape}, figure {reference.shape}"
+    assert np.abs(ours - reference).mean() < 12, "the frame does not look like the figure"
+    assert len(raw) * 2 <= len(png.getvalue()), f"frame {len(raw)} bytes, the PNG {len(png.getvalue())}"
 
 
 def test_static_twin_frame_is_what_draw_gives(widgets):
-    """Each frame is the PNG that draw() makes for its combination (same renderer, same settings)."""
+    """Each frame is the image that draw() makes for its combination (same renderer, same settings)."""
     frames = widgets.frames(draw, CONTROLS)
     for (i, slope), (j, shift) in itertools.product(enumerate(CONTROLS["slope"]), enumerate(CONTROLS["shift"])):
-        assert frames[f"{i},{j}"] == widgets._png(draw(slope, shift)), f"frame {i},{j} is not draw({slope}, {shift})"
+        expected = widgets.frame_bytes(draw(slope, shift))
+        assert base64.b64decode(frames[f"{i},{j}"]) == expected, f"frame {i},{j} is not draw({slope}, {shift})"
 
 
 def test_static_twin_sliders_and_initial(widgets):
@@ -123,7 +150,7 @@ def test_static_twin_sliders_and_initial(widgets):
         assert json.loads(inputs[name]["data-labels"]) == [f"{v:g}" for v in values]
     assert inputs["slope"]["value"] == "2" and inputs["shift"]["value"] == "1"
     frames = json.loads(twin.select_one("script.nnref-frames").string)
-    assert twin.select_one("img.nnref-frame")["src"] == "data:image/png;base64," + frames["2,1"]
+    assert twin.select_one("img.nnref-frame")["src"] == "data:image/webp;base64," + frames["2,1"]
     assert twin.select_one("img.nnref-frame")["alt"] == "a line"
     assert twin.select_one("figcaption").get_text() == "move"
     assert widgets.static_html(draw, CONTROLS, alt="a line", caption="move") == widgets.static_html(
@@ -210,7 +237,58 @@ def test_every_explore_call_is_a_twin_in_the_built_book():
         )
         for twin in twins:
             sizes = [int(i["max"]) + 1 for i in twin.select("input[type=range]")]
-            frames = json.loads(twin.select_one("script.nnref-frames").string)
+            folder = page_path(doc).parent / twin["data-frames-url"]
+            frames = sorted(folder.glob("*." + twin["data-frame-ext"]))
             assert sizes and len(frames) == int(np.prod(sizes)), (
-                f"{doc}: twin {twin.get('id')} has sliders of sizes {sizes} but {len(frames)} frames"
+                f"{doc}: twin {twin.get('id')} has sliders of sizes {sizes} but {len(frames)} frames in {folder}"
             )
+            assert not twin.select("script.nnref-frames"), f"{doc}: twin {twin.get('id')} still has inline frames"
+            caption = twin.find_parent("figure", class_="nnref-widget")
+            assert caption is not None and caption.select_one("figcaption .caption-number"), (
+                f"{doc}: twin {twin.get('id')} is not a numbered figure"
+            )
+
+
+@pytest.fixture(scope="module")
+def book_fixes():
+    spec = importlib.util.spec_from_file_location("book_fixes", ROOT / "book" / "_ext" / "book_fixes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bookkeeping_is_cut_from_the_shown_code_only(book_fixes):
+    source = (
+        "from myst_nb import glue\n\nx = 1\nglue('x', x, display=False)\n"
+        "for k in range(3):\n    glue(f'k{k}', k,\n         display=False)\n"
+        "for k in range(3):\n    print(k)\n    glue('k', k, display=False)\nprint(x)  # glue( in a comment stays\n"
+    )
+    assert book_fixes.without_bookkeeping(source) == (
+        "x = 1\nfor k in range(3):\n    print(k)\nprint(x)  # glue( in a comment stays"
+    )
+    assert book_fixes.without_bookkeeping("%timeit f()\nglue('a', 1)") == "%timeit f()\nglue('a', 1)", (
+        "a cell that is not plain Python is left alone"
+    )
+
+
+def test_twin_frames_move_to_files_and_the_download_keeps_a_still(widgets, book_fixes, tmp_path):
+    html_text = widgets.static_html(draw, CONTROLS, alt="a line", caption="move", initial={"slope": 2.0})
+    app = type("App", (), {"outdir": str(tmp_path)})()
+    context = {"body": f"<p>before</p>{html_text}<p>after</p>", "pathto": lambda uri, resource: "../" + uri}
+    book_fixes.externalise_twin_frames(app, "book/x", None, context, None)
+    twin = _twin(context["body"])
+    uid = twin["id"]
+    assert twin.select_one("script.nnref-frames") is None, "the frames are still inline"
+    assert twin["data-frames-url"] == f"../_twins/{uid}/"
+    files = sorted(p.name for p in (tmp_path / "_twins" / uid).iterdir())
+    assert files == sorted(f"{i}-{j}.webp" for i in range(3) for j in range(4)), files
+    img = twin.select_one("img.nnref-frame")
+    assert img["src"] == f"../_twins/{uid}/2-0.webp" and img["loading"] == "lazy", img
+    frames = json.loads(_twin(html_text).select_one("script.nnref-frames").string)
+    assert (tmp_path / "_twins" / uid / "1-3.webp").read_bytes() == base64.b64decode(frames["1,3"])
+
+    still = _twin(book_fixes.still_twin(html_text))
+    assert not still.select("input, script"), "the downloaded notebook's twin keeps sliders or scripts"
+    assert still.select_one("img.nnref-frame")["src"].endswith(frames["2,0"])
+    assert still.select_one("figcaption").get_text() == "move"
+    plt.close("all")

@@ -10,10 +10,38 @@ loads without a console error (tests/test_browser.py checks it):
   saved light/dark choice unless ``html_context["default_mode"]`` is set;
   _config.yml sets it, and ``check_default_mode`` fails the build if it is
   ever dropped.
+
+Two that make the chapters read like a book, on the doctree of each page:
+
+* ``hide_bookkeeping`` removes from the code shown to readers the
+  statements that only pass numbers to the prose (``glue(...)``, and the
+  import of ``glue``); the notebooks keep them, and a cell left with
+  nothing else shows no code at all;
+* ``number_twins`` puts every kernel-free widget twin (book/widgets.py) in a
+  figure whose caption is the twin's, so widgets are numbered with the
+  figures ("Fig. 3.4") and can be linked to.
+
+And one that keeps pages light: ``externalise_twin_frames`` moves the frames
+of every kernel-free widget twin (book/widgets.py, inline in the executed
+notebook) into image files under ``_twins/<figure id>/`` and makes the page
+load them only when needed: the first frame lazily, when the figure comes
+into view, the others when a slider reaches them (``lazy_images`` does the
+same for every other image of a page).  The executed notebook
+offered for download (``_sources/<page>.ipynb``, copied there by
+sphinx-book-theme) keeps each twin as its first frame and caption only
+(``still_twins_in_download``): run the notebook and the widget is live.
 """
 
 from __future__ import annotations
 
+import ast
+import base64
+import html
+import json
+import re
+from pathlib import Path
+
+from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.errors import ConfigError
 
@@ -37,7 +65,176 @@ def check_default_mode(app: Sphinx) -> None:
         raise ConfigError("set sphinx.config.html_context.default_mode (e.g. auto) in _config.yml")
 
 
+BOOKKEEPING = "glue"
+
+
+def _is_bookkeeping(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        return isinstance(stmt.value.func, ast.Name) and stmt.value.func.id == BOOKKEEPING
+    if isinstance(stmt, ast.ImportFrom):
+        return [alias.name for alias in stmt.names] == [BOOKKEEPING]
+    if isinstance(stmt, (ast.For, ast.If, ast.With)):  # a block that only glues
+        return all(_is_bookkeeping(s) for s in stmt.body + getattr(stmt, "orelse", []))
+    return False
+
+
+def bookkeeping_lines(source: str) -> set[int]:
+    """0-based numbers of the lines of ``source`` that only glue numbers for the prose."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython magics: leave the cell as it is
+        return set()
+    lines: set[int] = set()
+
+    def visit(body):
+        for stmt in body:
+            if _is_bookkeeping(stmt):
+                lines.update(range(stmt.lineno - 1, stmt.end_lineno))
+            else:
+                for field in ("body", "orelse", "finalbody"):
+                    inner = getattr(stmt, field, None)
+                    if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
+                        kept = [s for s in inner if not _is_bookkeeping(s)]
+                        if kept:  # never empty a block: that would not be Python
+                            visit(inner)
+
+    visit(tree.body)
+    return lines
+
+
+def without_bookkeeping(source: str) -> str:
+    drop = bookkeeping_lines(source)
+    kept = [line for i, line in enumerate(source.splitlines()) if i not in drop]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(kept))
+    return text.strip("\n")
+
+
+def hide_bookkeeping(app: Sphinx, doctree: nodes.document) -> None:
+    def is_code_source(node) -> bool:
+        return isinstance(node, nodes.Element) and node.get("nb_element") == "cell_code_source"
+
+    for source in list(doctree.findall(is_code_source)):
+        for block in source.findall(nodes.literal_block):
+            text = block.astext()
+            shown = without_bookkeeping(text)
+            if shown == text.strip("\n"):
+                continue
+            if not shown.strip():
+                cell = source.parent
+                source.parent.remove(source)
+                cell["classes"] = [c for c in cell["classes"] if c != "tag_hide-input"]
+                break
+            block.children = [nodes.Text(shown)]
+            block.rawsource = shown
+
+
+TWIN_START = re.compile(r'<figure class="nnref-twin" id="(?P<id>[\w-]+)"')
+TWIN_CAPTION = re.compile(r"<figcaption>(?P<text>.*?)</figcaption>\n?", re.S)
+
+
+def number_twins(app: Sphinx, doctree: nodes.document) -> None:
+    for raw in list(doctree.findall(nodes.raw)):
+        text = raw.astext()
+        start = TWIN_START.search(text)
+        caption = TWIN_CAPTION.search(text)
+        if start is None or caption is None:
+            continue
+        bundle = raw.parent
+        while bundle is not None and bundle.get("nb_element") != "mime_bundle":
+            bundle = bundle.parent
+        if bundle is None or isinstance(bundle.parent, nodes.figure):
+            continue
+        shown = TWIN_CAPTION.sub("", text, count=1)
+        raw.children = [nodes.Text(shown)]
+        raw.rawsource = shown
+        figure = nodes.figure(ids=["fig-" + start.group("id")], classes=["nnref-widget"])
+        figure.source, figure.line = bundle.source, bundle.line
+        bundle.replace_self(figure)
+        figure += bundle
+        figure += nodes.caption("", "", nodes.Text(html.unescape(caption.group("text"))))
+
+
+TWIN = re.compile(r'<figure class="nnref-twin" id="(?P<id>[\w-]+)" data-frame-ext="(?P<ext>\w+)">.*?</figure>', re.S)
+INLINE_FRAMES = re.compile(r'<script type="application/json" class="nnref-frames">(?P<json>.*?)</script>\n?', re.S)
+FIRST_FRAME = re.compile(r'src="data:image/\w+;base64,[A-Za-z0-9+/=]+"')
+TWIN_DIR = "_twins"
+
+
+def frame_file(key: str, ext: str) -> str:
+    """The file name of frame "i,j,..." (the widget's JavaScript builds the same name)."""
+    return key.replace(",", "-") + "." + ext
+
+
+def externalise_twin_frames(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    body = context.get("body")
+    if not body or "nnref-twin" not in body:
+        return
+
+    def rewrite(match: re.Match) -> str:
+        figure, uid, ext = match.group(0), match.group("id"), match.group("ext")
+        inline = INLINE_FRAMES.search(figure)
+        if inline is None:
+            return figure
+        frames = json.loads(inline.group("json"))
+        folder = Path(app.outdir) / TWIN_DIR / uid
+        folder.mkdir(parents=True, exist_ok=True)
+        for key, encoded in frames.items():
+            (folder / frame_file(key, ext)).write_bytes(base64.b64decode(encoded))
+        first = FIRST_FRAME.search(figure)
+        shown = next(key for key, encoded in frames.items() if encoded in first.group(0))
+        url = context["pathto"](f"{TWIN_DIR}/{uid}/", 1)
+        figure = INLINE_FRAMES.sub("", figure)
+        figure = figure.replace(f'data-frame-ext="{ext}">', f'data-frame-ext="{ext}" data-frames-url="{url}">', 1)
+        return figure.replace(first.group(0), f'loading="lazy" src="{url}{frame_file(shown, ext)}"', 1)
+
+    context["body"] = TWIN.sub(rewrite, body)
+
+
+def lazy_images(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    """Every image of a page is fetched when it nears the view, not with the page."""
+    body = context.get("body")
+    if body and "<img " in body:
+        context["body"] = re.sub(r"<img (?![^>]*\bloading=)", '<img loading="lazy" ', body)
+
+
+TWIN_CONTROLS = re.compile(r'<div class="nnref-controls">.*?</div>\n?', re.S)
+TWIN_SCRIPT = re.compile(r"<script>.*?</script>\n?", re.S)
+
+
+def still_twin(text: str) -> str:
+    """A twin's HTML without its sliders, inline frames and script: the first frame and the caption."""
+    return TWIN_SCRIPT.sub("", INLINE_FRAMES.sub("", TWIN_CONTROLS.sub("", text)))
+
+
+def still_twins_in_download(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    notebook = context.get("ipynb_source")
+    if not notebook:
+        return
+    path = Path(app.outdir) / "_sources" / notebook
+    if not path.is_file():
+        return
+    data = json.loads(path.read_text(encoding="utf-8"))
+    changed = False
+    for cell in data.get("cells", []):
+        for output in cell.get("outputs", []):
+            html_text = output.get("data", {}).get("text/html")
+            if html_text is None:
+                continue
+            joined = "".join(html_text) if isinstance(html_text, list) else html_text
+            if "nnref-twin" in joined and "nnref-frames" in joined:
+                output["data"]["text/html"] = still_twin(joined)
+                changed = True
+    if changed:
+        path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def setup(app: Sphinx) -> dict:
     app.connect("html-page-context", dedupe_scripts)
+    app.connect("html-page-context", externalise_twin_frames)
+    app.connect("html-page-context", lazy_images)
+    # after sphinx-book-theme has copied the executed notebook into _sources
+    app.connect("html-page-context", still_twins_in_download, priority=900)
+    app.connect("doctree-read", hide_bookkeeping)
+    app.connect("doctree-read", number_twins)
     app.connect("builder-inited", check_default_mode)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
