@@ -1,7 +1,27 @@
-"""``python -m autograder grade ASSIGNMENT --submissions DIR [...]``: see ``autograder.grading``."""
+"""``python -m autograder grade|stats|export ...``: grading a class, its statistics, its grades out.
 
+``grade`` is ``autograder.grading``'s command; ``stats`` and ``export`` read
+the gradebook it writes (``autograder.stats``, ``autograder.export``).
+"""
+
+import argparse
+import importlib
 import sys
 
-from .grading.cli import main
+READERS = ("stats", "export")  # modules of this package, imported only when asked for
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in READERS:
+        module = importlib.import_module(f"{__package__}.{argv[0]}")
+        parser = argparse.ArgumentParser(prog=f"python -m autograder {argv[0]}",
+                                         description=module.__doc__.split("\n\n")[0])
+        module.add_arguments(parser)
+        return module.run(parser.parse_args(argv[1:]))
+    from .grading.cli import main as grade
+
+    return grade(argv)
+
 
 sys.exit(main())
