@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
+import yaml
 from book_support import (
     BIBLIOGRAPHY_DOC,
     HTML,
@@ -108,7 +113,7 @@ def test_chapter_links_its_exercise_notebook(html, doc):
     path = page_path(doc)
     section = article(path).find("section", id="exercise")
     assert section is not None, f"{doc}: no '## Exercise' section"
-    links = [a for a in section.find_all("a", href=True) if a["href"].endswith(".ipynb")]
+    links = [a for a in section.find_all("a", href=True) if a["href"].endswith(".ipynb") and "://" not in a["href"]]
     assert links, f"{doc}: the Exercise section has no link to a .ipynb notebook ({{download}} role)"
     wanted = expected_exercise(doc)
     if wanted is not None:
@@ -162,16 +167,19 @@ def test_maths_is_typeset_by_the_local_mathjax(html, doc):
         assert (path.parent / src.split("?")[0]).is_file(), f"{doc}: MathJax script {src} is missing from the site"
 
 
+def _launch_hrefs(page) -> list[str]:
+    """The page's launch links: the theme's launch buttons and the exercise's links ({launch} role)."""
+    return [a["href"] for a in page.select(".dropdown-launch-buttons a[href], a.nnref-launch[href]")]
+
+
 @pytest.mark.parametrize("doc", CHAPTERS)
 def test_launch_and_download_buttons(html, doc):
     cfg = config()
     page = soup(page_path(doc))
     hrefs = [a["href"] for a in page.select(".dropdown-launch-buttons a[href]")]
-    for key in ("binderhub_url", "colab_url", "jupyterhub_url"):
+    for key in ("binderhub_url", "colab_url"):
         url = cfg["launch_buttons"][key]
         assert any(h.startswith(url) for h in hrefs), f"{doc}: no launch button to {url} ({key}); buttons: {hrefs}"
-    repo = cfg["repository"]["url"].removeprefix("https://github.com/")
-    assert any(repo in h for h in hrefs), f"{doc}: launch buttons do not open {repo}"
     colab = [h for h in hrefs if h.startswith(cfg["launch_buttons"]["colab_url"])]
     assert all(h.endswith(f"{doc}.ipynb") for h in colab), f"{doc}: Colab can open only .ipynb, got {colab}"
     notebook = page.select_one("a.btn-download-notebook-button[href]")
@@ -179,6 +187,67 @@ def test_launch_and_download_buttons(html, doc):
     assert (page_path(doc).parent / notebook["href"]).resolve().is_file(), (
         f"{doc}: the download button points to a missing {notebook['href']}"
     )
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_every_launch_link_opens_the_student_edition_and_none_the_instructors_files(html, doc):
+    cfg = config()
+    student = cfg["repository"]["url"].removeprefix("https://github.com/")
+    page = soup(page_path(doc))
+    launches = _launch_hrefs(page)
+    assert launches, f"{doc}: no launch links"
+    for href in launches:
+        assert student in unquote(href), (
+            f"{doc}: a launch link does not open the student edition {student}: {href}")
+    assert not cfg["launch_buttons"]["jupyterhub_url"], "the default build names no JupyterHub"
+    assert not [h for h in launches if "git-pull" in h], f"{doc}: a JupyterHub link without a configured hub"
+    for a in page.select("a[href]"):
+        assert not re.search(r"(^|/)(solutions|autograder)/", a["href"]), f"{doc}: links into {a['href']}"
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_the_exercise_is_launchable_not_only_downloadable(html, doc):
+    cfg = config()
+    release = re.search(r"\{launch\}`(exercises/[^`]+\.ipynb)`", chapter_sources()[doc])
+    assert release, f"{doc}: the exercise section has no {{launch}} links"
+    links = {a.get_text(): a["href"] for a in article(page_path(doc)).select("a.nnref-launch")}
+    assert set(links) == {"Colab", "Binder"}, f"{doc}: exercise launch links {sorted(links)}"
+    assert links["Colab"].startswith(cfg["launch_buttons"]["colab_url"])
+    assert links["Colab"].endswith(f"/blob/{cfg['repository']['branch']}/{release.group(1)}"), links["Colab"]
+    assert release.group(1) in links["Binder"] and links["Binder"].startswith(cfg["launch_buttons"]["binderhub_url"])
+
+
+@pytest.mark.slow
+def test_a_configured_jupyterhub_gets_its_button_and_its_exercise_links(tmp_path):
+    """Build a one-page book with the course's launch settings, a hub URL and the book's extension:
+    the page gets the theme's JupyterHub button and an nbgitpuller link for the exercise."""
+    cfg = config()
+    hub = "https://hub.university.example"
+    book = tmp_path / "book"
+    (book / "_ext").mkdir(parents=True)
+    shutil.copy(ROOT / "book" / "_ext" / "book_fixes.py", book / "_ext")
+    front = "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n" \
+            "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n"
+    (book / "page.md").write_text(front + "# A page\n\nOpen it in {launch}`exercises/01_neurons/neurons.ipynb`.\n"
+                                  "\n```{code-cell} ipython3\n1 + 1\n```\n")
+    (book / "_toc.yml").write_text("format: jb-book\nroot: page\n")
+    settings = {
+        "title": "hub", "only_build_toc_files": True, "execute": {"execute_notebooks": "off"},
+        "repository": cfg["repository"], "launch_buttons": {**cfg["launch_buttons"], "jupyterhub_url": hub},
+        "sphinx": {"local_extensions": {"book_fixes": "_ext"},
+                   "config": {"html_context": {"default_mode": "auto"}}},
+    }
+    (book / "_config.yml").write_text(yaml.safe_dump(settings))
+    done = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(book), "--warningiserror"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    page = soup(book / "_build" / "html" / "page.html")
+    buttons = [a["href"] for a in page.select(".dropdown-launch-buttons a[href]")]
+    pulls = [h for h in buttons if h.startswith(hub + "/hub/user-redirect/git-pull?")]
+    assert pulls and f"repo={cfg['repository']['url']}&" in unquote(pulls[0]), buttons
+    exercise = {a.get_text(): a["href"] for a in page.select("a.nnref-launch")}
+    assert set(exercise) == {"Colab", "Binder", "JupyterHub"}, exercise
+    assert exercise["JupyterHub"].startswith(hub) and "neurons.ipynb" in unquote(exercise["JupyterHub"])
 
 
 def test_site_pages_have_titles(html):
@@ -228,11 +297,8 @@ def test_bookkeeping_is_hidden_from_readers(html, doc):
 def test_figure_text_is_never_below_the_book_minimum(doc):
     """Explicit font sizes in a chapter's code are at least widgets.MIN_FONT_PT (the
     browser test turns that into pixels as displayed)."""
-    import importlib.util
+    from nnref.book import widgets
 
-    spec = importlib.util.spec_from_file_location("book_widgets_for_book", ROOT / "book" / "widgets.py")
-    widgets = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(widgets)
     source = chapter_sources()[doc]
     small = [float(m.group(1)) for m in FONTSIZE.finditer(source) if float(m.group(1)) < widgets.MIN_FONT_PT]
     assert not small, f"{doc}: font sizes {small} are below the book's minimum of {widgets.MIN_FONT_PT} pt"

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import http.server
-import importlib.util
+import importlib
 import json
 import re
 import threading
@@ -34,7 +34,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from book_support import HTML, ROOT, built_book, chapter_docnames, html_pages, soup, toc_docnames
+from book_support import HTML, built_book, chapter_docnames, html_pages, soup, toc_docnames
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("book")]
 
@@ -64,11 +64,8 @@ MAX_FIRST_VIEW_BYTES = 1_500_000  # transferred before the reader scrolls
 
 
 def _book_widgets():
-    """book/widgets.py: its DPI, SCALE and MIN_FONT_PT say how figures are drawn."""
-    spec = importlib.util.spec_from_file_location("book_widgets_for_browser", ROOT / "book" / "widgets.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """nnref/book/widgets.py: its DPI, SCALE and MIN_FONT_PT say how figures are drawn."""
+    return importlib.import_module("nnref.book.widgets")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

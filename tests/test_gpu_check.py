@@ -287,7 +287,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 from myst_nb import glue
-from widgets import explore
+from nnref.book.widgets import explore
 
 import nnref
 X = np.linspace(-1, 1, 12).reshape(4, 3)

@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from autograder import course, notebooks  # noqa: E402
-from tools import student_edition, toc  # noqa: E402
+from tools import student_edition, sync_chapter_notebooks, toc  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def test_the_edition_carries_the_wheel_and_the_requirements_that_name_it(edition
     wheels = sorted((edition / "wheels").glob("*.whl"))
     assert [w.name for w in wheels] == [f"nnref-{student_edition.package_version()}-py3-none-any.whl"]
     requirements = (edition / "requirements.txt").read_text()
-    assert f"nnref=={student_edition.package_version()}" in requirements
+    assert f"nnref[book]=={student_edition.package_version()}" in requirements.splitlines()
     assert "--find-links wheels" in requirements
 
 
@@ -76,3 +77,26 @@ def test_publishing_pushes_the_edition_as_one_commit_of_its_branch(edition, tmp_
     assert pushed == local
     assert not (edition / ".git").exists()
     assert json.loads((clone / "exercises/01_neurons/neurons.ipynb").read_text())["cells"]
+
+
+def test_each_chapter_notebook_installs_the_version_of_the_package_that_pyproject_declares():
+    version = sync_chapter_notebooks.package_version()
+    assert sync_chapter_notebooks.requirement() == f"nnref[book]=={version}"
+    twins = [p for p in student_edition.notebooks_of_book() if p.suffix == ".ipynb"]
+    assert twins
+    for twin in twins:
+        code = [c for c in notebooks.read(twin)["cells"] if notebooks.is_code(c)]
+        assert notebooks.cell_text(code[0]) == notebooks.cell_text(sync_chapter_notebooks.install_cell()), twin
+        assert f'"nnref[book]=={version}"' in notebooks.cell_text(code[0])
+        assert "myst_nb" not in "".join(notebooks.cell_text(c) for c in code), f"{twin.name} imports myst_nb"
+
+
+def test_the_publishing_workflow_runs_the_documented_commands_and_publishes_only_the_edition():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "publish.yml").read_text())
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    runs = "\n".join(step.get("run", "") for step in steps)
+    assert "make book" in runs and "make student-edition STUDENT_REMOTE=" in runs
+    pages = [step["with"]["path"] for step in steps if step.get("uses", "").startswith("actions/upload-pages")]
+    assert pages == ["_build/html"]
+    assert any(step.get("uses", "").startswith("pypa/gh-action-pypi-publish") for step in steps)
+    assert "solutions" not in runs and "autograder" not in runs

@@ -11,6 +11,13 @@ with nbclient on that environment's kernel.
 The environment takes minutes to create: it is kept in ``_build/colab-venv``
 and rebuilt when the pins change (CI starts from a clean checkout and builds
 it once).
+
+The folder pip sees holds the student edition's wheel and, standing in for
+the package index Colab would use, the wheel of the one dependency a Colab
+image lacks (array-api-compat, from ``tools/wheels``).  A chapter notebook
+must install the course package itself (its install cell): before each
+chapter runs, the package is removed from the environment, under a lock, so
+that every chapter starts as on a fresh Colab machine.
 """
 
 from __future__ import annotations
@@ -41,8 +48,12 @@ from tools import student_edition  # noqa: E402
 pytestmark = pytest.mark.slow
 
 # What a Colab image has that the notebooks may use; the versions are the course's pins.
-COLAB_PACKAGES = ("ipykernel", "numpy", "matplotlib", "ipywidgets", "torch")
+COLAB_PACKAGES = ("ipykernel", "numpy", "matplotlib", "ipywidgets", "torch", "tqdm")
+# What the course package brings that a Colab image lacks: installed by a chapter's install cell, and
+# removed again before the next chapter runs.
+INSTALLED_BY_THE_NOTEBOOK = ("nnref", "array-api-compat")
 VENV = ROOT / "_build" / "colab-venv"
+LOCK = ROOT / "_build" / ".colab-venv.lock"
 CELL_TIMEOUT_S = 600
 
 
@@ -61,7 +72,7 @@ def _colab_python() -> Path:
     stamp = VENV / ".pins"
     wanted = hashlib.sha256("\n".join(pins).encode()).hexdigest()
     VENV.parent.mkdir(parents=True, exist_ok=True)
-    with open(VENV.parent / ".colab-venv.lock", "w") as lock:
+    with open(LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (stamp.is_file() and stamp.read_text() == wanted):
             shutil.rmtree(VENV, ignore_errors=True)
@@ -86,6 +97,8 @@ def colab(tmp_path_factory, monkeypatch_module):
         "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "simulated Colab", "language": "python"}))
     wheels = student_edition.build_wheel(tmp_path_factory.mktemp("wheels")).parent
+    for wheel in (ROOT / "tools" / "wheels").glob("*.whl"):
+        shutil.copy(wheel, wheels)
     monkeypatch_module.setenv("JUPYTER_PATH", str(home))
     monkeypatch_module.setenv("PIP_NO_INDEX", "1")
     monkeypatch_module.setenv("PIP_FIND_LINKS", str(wheels))
@@ -125,3 +138,27 @@ def test_a_release_with_the_solutions_filled_in_passes_every_visible_check(colab
     release = json.loads(assignment.release().read_text())
     solution = json.loads(assignment.source().read_text())
     run_alone(submission(release, solution), assignment.notebook, tmp_path / "answered")
+
+
+def chapter_twins() -> list[Path]:
+    """Every chapter notebook the student edition carries (the .ipynb twins of the book's pages)."""
+    return [path for path in student_edition.notebooks_of_book() if path.suffix == ".ipynb"]
+
+
+def _installed(python: Path, name: str) -> bool:
+    found = subprocess.run([str(python), "-m", "pip", "show", "--quiet", name], capture_output=True)
+    return found.returncode == 0
+
+
+@pytest.mark.parametrize("twin", chapter_twins(), ids=lambda p: p.stem)
+def test_a_chapter_notebook_runs_alone_and_installs_the_course_package_itself(colab, twin, tmp_path):
+    notebook = json.loads(twin.read_text())
+    with open(LOCK, "w") as lock:  # the environment is shared: one chapter at a time installs into it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run([str(colab), "-m", "pip", "uninstall", "--yes", "--quiet", *INSTALLED_BY_THE_NOTEBOOK],
+                       check=True, capture_output=True)
+        assert not _installed(colab, "nnref")
+        start = time.perf_counter()
+        run_alone(notebook, twin.name, tmp_path / "chapter")
+        print(f"{twin.stem}: ran in {time.perf_counter() - start:.0f} s on the simulated Colab")
+        assert _installed(colab, "nnref"), "the notebook ran without installing the course package"

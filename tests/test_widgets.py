@@ -1,4 +1,4 @@
-"""The two twins of every interactive figure (book/widgets.py), driven from Python.
+"""The two twins of every interactive figure (nnref/book/widgets.py), driven from Python.
 
 * the live twin: an ``ipywidgets.interactive``; moving each slider redraws
   exactly what ``draw`` gives for the new values;
@@ -35,10 +35,7 @@ CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```", re.S | re.M)
 
 @pytest.fixture(scope="module")
 def widgets():
-    spec = importlib.util.spec_from_file_location("book_widgets", ROOT / "book" / "widgets.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("nnref.book.widgets")
 
 
 def draw(slope, shift):

@@ -5,7 +5,7 @@ uses what the cells before it defined, so the chapter's code cells run in
 order, in one namespace, up to and including its last comparison cell, with
 ``NNREF_DEVICE`` set so that the torch backend lands on the device asked
 for.  What a book build adds and a bare Python lacks is replaced: ``glue``
-(myst-nb) records instead of displaying, ``explore`` (book/widgets.py) draws
+(myst-nb) records instead of displaying, ``explore`` (nnref/book/widgets.py) draws
 nothing, and ``IPython.display`` is a stand-in when IPython is absent (as on
 the GPU machines).  The comparison cells print ``max |numpy - torch| = ...``;
 those numbers are collected and judged against ``BOOK_TOLERANCE``.
@@ -79,7 +79,7 @@ def _stand_ins(glued: dict) -> None:
         display.Markdown = display.HTML = display.Image = lambda *args, **kwargs: None
         ipython.display = display
         sys.modules.update({"IPython": ipython, "IPython.display": display})
-    import widgets
+    from nnref.book import widgets
 
     widgets.explore = lambda draw, **kwargs: None
 

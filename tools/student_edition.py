@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from autograder import course  # noqa: E402 - after the path set-up above
 from tools import toc  # noqa: E402
+from tools.sync_chapter_notebooks import package_version, requirement  # noqa: E402
 
 OUT = ROOT / "_build" / "student"
 PACKAGE_FILES = ("pyproject.toml", "README.md", "nnref")
@@ -61,23 +62,13 @@ def build_wheel(folder: Path) -> Path:
     return wheels[0]
 
 
-def package_version() -> str:
-    import tomllib
-
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-
-
 def requirements() -> str:
-    version = package_version()
     return f"""\
 # What a launch service (Binder) installs for the course's notebooks.
 # Expected image: about {BINDER_IMAGE_MB} MB, with the CPU build of torch (no CUDA wheels).
 # The course package: from the index, or from wheels/ in this repository.
 --find-links wheels
-nnref=={version}
-numpy>=1.26
-matplotlib>=3.8
-ipywidgets>=8
+{requirement("book")}
 jupytext>=1.16
 # torch's CPU build (the chapters compare NumPy and torch; the exercises need NumPy alone)
 --extra-index-url https://download.pytorch.org/whl/cpu

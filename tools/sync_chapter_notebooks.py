@@ -5,6 +5,11 @@ the book theme's launch buttons point at ``book/<chapter>.ipynb`` when it
 exists.  The twins are generated from the .md sources by jupytext, never
 edited by hand; ``--check`` exits 1 when one is missing or stale (a test
 runs it), and ``make book`` regenerates them.
+
+A twin is opened where nothing of the course is installed (Colab, a fresh
+JupyterHub image), so it starts with one more cell than its chapter: it
+installs the course package (:func:`requirement`) when ``nnref`` is not
+importable, and does nothing where it is (Binder, the course's venv).
 """
 
 from __future__ import annotations
@@ -31,10 +36,41 @@ def _front_matter(text: str) -> str:
     return text.split("---", 2)[1] if text.startswith("---") else ""
 
 
+def package_version() -> str:
+    """The course package's version, as pyproject.toml declares it."""
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def requirement(extras: str = "book") -> str:
+    """What a chapter notebook installs: the course package at this version, with ``extras``."""
+    return f"nnref[{extras}]=={package_version()}" if extras else f"nnref=={package_version()}"
+
+
+def install_cell() -> nbformat.NotebookNode:
+    """The twin's first cell: install the course package where it is missing, and only there.
+    A plain ``pip install`` of the package by name, so pip's own settings (an index, a folder of
+    wheels) decide where it comes from."""
+    return nbformat.v4.new_code_cell(f"""\
+# On Colab or a fresh JupyterHub this installs the course package; where it is there, it does nothing.
+import importlib
+import importlib.util
+import subprocess
+import sys
+
+if importlib.util.find_spec("nnref") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "{requirement()}"], check=True)
+    importlib.invalidate_caches()""")
+
+
 def twin(source: Path) -> str:
-    """The .ipynb text that jupytext makes of a chapter."""
+    """The .ipynb text that jupytext makes of a chapter, the install cell before its first code cell."""
     notebook = jupytext.read(source)
     notebook.metadata.pop("jupytext", None)
+    if any(cell.cell_type == "code" for cell in notebook.cells):
+        first_code = next(i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code")
+        notebook.cells.insert(first_code, install_cell())
     for index, cell in enumerate(notebook.cells):
         cell.id = f"cell-{index}"  # stable ids: the twin changes only when the chapter does
     return nbformat.writes(notebook) + "\n"

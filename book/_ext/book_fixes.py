@@ -17,12 +17,18 @@ Two that make the chapters read like a book, on the doctree of each page:
   statements that only pass numbers to the prose (``glue(...)``, and the
   import of ``glue``); the notebooks keep them, and a cell left with
   nothing else shows no code at all;
-* ``number_twins`` puts every kernel-free widget twin (book/widgets.py) in a
+* ``number_twins`` puts every kernel-free widget twin (nnref/book/widgets.py) in a
   figure whose caption is the twin's, so widgets are numbered with the
   figures ("Fig. 3.4") and can be linked to.
 
+One role, ``{launch}`exercises/<name>/<notebook>.ipynb```, writes the links that
+open a notebook of the student edition in each launch service the book's
+configuration names (Colab, Binder, a JupyterHub through nbgitpuller), with the
+URLs the theme's own launch buttons use: the graded exercises are launched as
+the chapters are.
+
 And one that keeps pages light: ``externalise_twin_frames`` moves the frames
-of every kernel-free widget twin (book/widgets.py, inline in the executed
+of every kernel-free widget twin (nnref/book/widgets.py, inline in the executed
 notebook) into image files under ``_twins/<figure id>/`` and makes the page
 load them only when needed: the first frame lazily, when the figure comes
 into view, the others when a slider reaches them (``lazy_images`` does the
@@ -40,6 +46,7 @@ import html
 import json
 import re
 from pathlib import Path
+from urllib.parse import urlencode
 
 from docutils import nodes
 from sphinx.application import Sphinx
@@ -228,7 +235,54 @@ def still_twins_in_download(app: Sphinx, pagename, templatename, context, doctre
         path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+# the notebook interface of Binder and JupyterHub links, as sphinx-book-theme names it
+INTERFACES = {"classic": "tree", "jupyterlab": "lab/tree"}
+
+
+def launch_links(theme: dict, path: str) -> list[tuple[str, str]]:
+    """(service, URL) for each launch service configured in ``theme`` (the book's
+    html_theme_options), opening the file ``path`` of the repository the book names."""
+    repo_url = theme.get("repository_url", "").rstrip("/")
+    if not repo_url.startswith("https://github.com/"):
+        raise ConfigError(f"repository.url must be a GitHub repository for launch links, got {repo_url!r}")
+    org_repo = repo_url.removeprefix("https://github.com/")
+    branch = theme.get("repository_branch") or "main"
+    buttons = theme.get("launch_buttons", {})
+    ui = INTERFACES[buttons.get("notebook_interface", "classic")]
+    links = []
+    if colab := buttons.get("colab_url", "").strip("/"):
+        links.append(("Colab", f"{colab}/github/{org_repo}/blob/{branch}/{path}"))
+    if binder := buttons.get("binderhub_url", "").strip("/"):
+        links.append(("Binder", f"{binder}/v2/gh/{org_repo}/{branch}?urlpath={ui}/{path}"))
+    if hub := buttons.get("jupyterhub_url", "").strip("/"):
+        query = urlencode({"repo": repo_url, "urlpath": f"{ui}/{org_repo.split('/')[-1]}/{path}", "branch": branch})
+        links.append(("JupyterHub", f"{hub}/hub/user-redirect/git-pull?{query}"))
+    return links
+
+
+def launch_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """``{launch}`path``: "Colab · Binder · JupyterHub" links for the notebook ``path`` of the student edition."""
+    theme = inliner.document.settings.env.app.config.html_theme_options
+    try:
+        links = launch_links(theme, text.strip())
+    except ConfigError as error:
+        message = inliner.reporter.error(str(error), line=lineno)
+        return [inliner.problematic(rawtext, rawtext, message)], [message]
+    if not links:
+        message = inliner.reporter.error("no launch service is configured (launch_buttons in _config.yml)",
+                                         line=lineno)
+        return [inliner.problematic(rawtext, rawtext, message)], [message]
+    made = []
+    for i, (service, url) in enumerate(links):
+        if i:
+            made.append(nodes.Text(" · "))
+        classes = ["nnref-launch", f"nnref-launch-{service.lower()}"]
+        made.append(nodes.reference(service, service, refuri=url, classes=classes))
+    return made, []
+
+
 def setup(app: Sphinx) -> dict:
+    app.add_role("launch", launch_role)
     app.connect("html-page-context", dedupe_scripts)
     app.connect("html-page-context", externalise_twin_frames)
     app.connect("html-page-context", lazy_images)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import nnref.gradcheck as gradcheck
+from .. import gradcheck
 
 # Central differences with nnref's default step in float64 (h = ∛ε·max(1, |x|), about
 # 6e-6) have a truncation error of order h² |f'''| and a round-off error of order
