@@ -219,3 +219,12 @@ def test_the_stats_page_opens_in_chromium_with_every_plot(gradebook, tmp_path):
         finally:
             browser.close()
     assert errors == []
+
+
+def test_the_command_lists_every_subcommand():
+    done = subprocess.run([sys.executable, "-m", "autograder", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    for command in ("grade", "stats", "export"):
+        assert f"  {command} " in done.stdout, done.stdout
+    bare = subprocess.run([sys.executable, "-m", "autograder"], capture_output=True, text=True, cwd=ROOT)
+    assert bare.returncode == 2 and "commands:" in bare.stdout
