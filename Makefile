@@ -43,7 +43,7 @@ student-edition: $(STAMP)
 test: $(STAMP)
 	@bash tools/install_browser.sh
 	@bash tools/install_postgres.sh
-	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
