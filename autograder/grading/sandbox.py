@@ -9,12 +9,12 @@ root (CI, a grading server) it builds a jail with Linux namespaces:
 
 * new mount, PID, network, IPC and UTS namespaces; inside them a fresh root
   (a small tmpfs) that holds, read-only, only what Python and NumPy need
-  (``/usr``, the Python installation, the virtual environment, a few files of
-  ``/etc``, a handful of ``/dev`` nodes), a fresh ``/proc`` that shows the
-  jail's processes alone, a size-limited ``/tmp``, and read-write only the
-  submission's scratch directory and the kernel's socket directory.  The
-  course (solutions, hidden tests, the gradebook) and other students' work do
-  not exist in there;
+  (``/usr``, the interpreter's installations and what it loads, see
+  :func:`python_binds`, a few files of ``/etc``, a handful of ``/dev`` nodes),
+  a fresh ``/proc`` that shows the jail's processes alone, a size-limited
+  ``/tmp``, and read-write only the submission's scratch directory and the
+  kernel's socket directory.  The course (solutions, hidden tests, the
+  gradebook) and other students' work do not exist in there;
 * the kernel runs as an unprivileged user of its own (a user id no other
   process has, so ``RLIMIT_NPROC`` counts its processes alone and it can
   signal nothing outside), with no capabilities and ``no_new_privs``;
@@ -29,6 +29,7 @@ cannot provide is reported by :func:`protections`, once, at start.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import resource
@@ -52,6 +53,10 @@ SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/libx32", "/sbin")
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "localtime",
              "host.conf", "hosts")
 DEV_NODES = ("null", "zero", "full", "random", "urandom")
+# The course checkout: the directory that holds the ``autograder`` package (``course.ROOT``, which this
+# module, standard library only, does not import).  Nothing of it is bound but a Python installation inside it.
+COURSE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+MAX_LINKS = 40  # symbolic links followed in one path before giving up, as Linux does (ELOOP)
 JAIL_NAMESPACES = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWNET | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
 
 
@@ -160,7 +165,8 @@ def _user_tasks() -> int:
 
 
 def _bind(source: str, target: Path, writable: bool = False) -> None:
-    """Bind ``source`` at ``target`` (created like it), read-only unless ``writable``; symlinks are copied."""
+    """Bind ``source`` at ``target`` (created like it), read-only unless ``writable``; a symbolic link is
+    copied, not followed (``/lib`` is ``usr/lib`` on a merged ``/usr``)."""
     if os.path.islink(source):
         target.parent.mkdir(parents=True, exist_ok=True)
         if not os.path.lexists(target):
@@ -179,8 +185,133 @@ def _bind(source: str, target: Path, writable: bool = False) -> None:
                 | (0 if device else MS_NODEV))
 
 
+def _resolve(path: str) -> tuple[str, list[str]]:
+    """``path`` with its symbolic links resolved, and the links met on the way, in order.
+
+    Each link is named by its real directory and its own name, so that made again at that place in the
+    jail, with the same target, it leads where it leads here.
+    """
+    real, links = "/", []
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            real = os.path.dirname(real)
+            continue
+        here = os.path.join(real, part)
+        if not os.path.islink(here):
+            real = here
+            continue
+        if len(links) == MAX_LINKS:
+            raise OSError(errno.ELOOP, f"more than {MAX_LINKS} symbolic links in {path}")
+        links.append(here)
+        target = os.readlink(here)
+        parts[:0] = [part for part in target.split("/") if part not in ("", ".")]
+        if target.startswith("/"):
+            real = "/"
+    return real, links
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Is ``path`` the directory ``folder`` or below it (both absolute, without symbolic links)?"""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _library_dirs() -> set[str]:
+    """The directories of the shared libraries this process has loaded (the dynamic loader, libpython,
+    libffi, ...), from ``/proc/self/maps``; empty where there is none."""
+    try:
+        with open("/proc/self/maps") as maps:
+            names = {fields[5].rstrip("\n") for fields in (line.split(maxsplit=5) for line in maps)
+                     if len(fields) == 6}
+    except OSError:
+        return set()
+    return {os.path.dirname(name) for name in names
+            if name.startswith("/") and ".so" in os.path.basename(name) and os.path.isfile(name)}
+
+
+def interpreter_paths() -> tuple[set[str], set[str], set[str]]:
+    """What the interpreter running this launcher reads, as (prefixes, search path, others); the kernel runs
+    on the same one (``launcher_command`` and jupyter_client both start ``sys.executable``), with the same
+    environment.
+
+    The prefixes are its installations: a virtual environment and the Python it was made from, or one
+    installation for both (a system Python, a conda-style prefix).  The search path: the entries of its
+    module search path.  The others: its executable and the directory of each shared library it has loaded.
+    """
+    prefixes = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}
+    # sys.path[0] is the launcher's current directory (``-m`` puts it there, unless -P); the kernel, started
+    # with ``-c``, drops its own first entry
+    search = sys.path[0 if sys.flags.safe_path else 1:]
+    others = {sys.executable, *_library_dirs()}
+    return tuple({p for p in group if os.path.isabs(p)} for group in (prefixes, set(search), others))
+
+
+def _holds(real: str, hidden: dict[str, str]) -> str | None:
+    """The first hidden place (its description and path) that the directory ``real`` holds, or None."""
+    for what, place in hidden.items():
+        if _inside(place, real):
+            return f"{what} {place}"
+    return None
+
+
+def python_binds(hidden: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(paths to bind, symbolic links to make again) so that the interpreter finds in the jail every path
+    of :func:`interpreter_paths` at the spelling it knows, and nothing of ``hidden`` ({what: path}) is there.
+
+    Each path is resolved through its symbolic links: its real directory or file is bound (once: not
+    below another one, nor below ``/usr``), and each link on the way is made again at its place, so a
+    ``.venv`` that is a link, a ``bin/python`` that leads elsewhere, a conda prefix's ``lib/`` all work.
+    A prefix may lie inside the course (the course's own ``.venv``: bound alone, never the course around
+    it), and must not hold anything hidden: that is an error.  Entries of the module search path outside
+    every installation (a checkout put there by an editable install or a ``.pth`` line, ``PYTHONPATH``)
+    are never bound: a student's kernel needs NumPy and ipykernel, which are installed, and such a
+    folder may be this course or another.  Other paths inside the course and outside every prefix, or
+    holding something hidden, are left out.
+    """
+    prefixes, search, others = interpreter_paths()
+    reals, links = set(), []
+    for prefix in prefixes:
+        real, met = _resolve(prefix)
+        exposed = _holds(real, hidden)
+        if exposed:
+            raise ValueError(f"the Python installation {prefix} (real path {real}) holds {exposed}, which the "
+                             f"kernel must not see: grade with a Python installed outside it")
+        reals.add(real)
+        links += met
+    installations = set(reals)
+    for path in [*search, *others]:
+        try:
+            real, met = _resolve(path)
+        except OSError:  # a loop of links, or a directory this user cannot read: not the interpreter's
+            continue
+        installed = any(_inside(real, p) for p in installations)
+        if (not os.path.exists(real) or _holds(real, hidden) or (path in search and not installed)
+                or (_inside(real, COURSE) and not installed)):
+            continue
+        reals.add(real)
+        links += met
+    system, binds = [os.path.realpath(path) for path in SYSTEM_DIRS], []
+    for real in sorted(reals, key=len):  # a directory before what it holds
+        if not any(_inside(real, bound) for bound in system + binds):
+            binds.append(real)
+    return binds, list(dict.fromkeys(links))
+
+
+def _make_link(link: str, root: Path) -> None:
+    """Make the symbolic link ``link`` again at its place under ``root``, unless a bound directory has it."""
+    place = root / link.lstrip("/")
+    if not os.path.lexists(place):
+        place.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(os.readlink(link), place)
+
+
 def build_root(root: Path, spec: Spec, limits: Limits) -> None:
     """The jail's file system at ``root`` (this process is in a fresh mount namespace)."""
+    # the course, and the directory of this submission's scratch space, beside which lie the other
+    # submissions' (a directory that holds it holds theirs)
+    hidden = {"the course": COURSE, "the grading scratch spaces": os.path.dirname(spec.scratch)}
+    binds, links = python_binds(hidden)
     linux.mount(None, "/", None, MS_REC | MS_PRIVATE)
     root.mkdir(parents=True, exist_ok=True)
     linux.tmpfs(root, 4, "0755")
@@ -199,10 +330,10 @@ def build_root(root: Path, spec: Spec, limits: Limits) -> None:
     (root / "proc").mkdir()
     linux.mount("proc", root / "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     # bound last, so that no tmpfs above hides them: a clone of the course under /tmp has its .venv there
-    # the interpreter and its packages: the virtual environment and the Python it was made from
-    for prefix in {sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}:
-        if not prefix.startswith("/usr/"):
-            _bind(prefix, root / prefix.lstrip("/"))
+    for path in binds:
+        _bind(path, root / path.lstrip("/"))
+    for link in links:
+        _make_link(link, root)
     for place in (spec.scratch, spec.ipc):
         _bind(place, root / place.lstrip("/"), writable=True)
 
