@@ -124,7 +124,20 @@ def _first_change(original, changed) -> str:
         return ""
     index = np.argwhere(~((changed == original) | (np.isnan(changed) & np.isnan(original))))[0]
     index = tuple(int(i) for i in index)
-    return f" (entry {index} changed from {float(original[index]):.6g} to {float(changed[index]):.6g})"
+    before, after = side_by_side(original[index], changed[index])
+    return f" (entry {index} changed from {before} to {after})"
+
+
+def side_by_side(a, b) -> tuple[str, str]:
+    """``a`` and ``b`` with the fewest significant digits, at least 6, that print them differently.
+
+    A message that reports two numbers as different must not print them
+    alike ("changed from 0.0332191 to 0.0332191"); 17 digits tell any two
+    float64 values apart.
+    """
+    a, b = float(a), float(b)
+    digits = next((d for d in range(6, 17) if f"{a:.{d}g}" != f"{b:.{d}g}"), 17)
+    return f"{a:.{digits}g}", f"{b:.{digits}g}"
 
 
 def _close(received, expected, rtol, atol) -> np.ndarray:
@@ -251,9 +264,10 @@ def assert_close(received, expected, what: str, *, case: str = "", rtol: float =
     else:
         size = f"the largest error is {error[index]:.3g} where 0 is expected"
     diagnosis = _diagnose(received, expected, rtol, atol, batch_size, mistakes)
+    wanted, got = side_by_side(expected[index], received[index])
     raise AssertionError(
         f"{what} is wrong{where}: {int((~close).sum())} of {close.size} entries differ; {size} at index {index} "
-        f"(expected {expected[index]:.6g}, received {received[index]:.6g}). {diagnosis}".rstrip())
+        f"(expected {wanted}, received {got}). {diagnosis}".rstrip())
 
 
 def assert_equal(received, expected, what: str, *, case: str = "", labels=None, mistakes: dict | None = None) -> None:
@@ -275,6 +289,7 @@ def assert_equal(received, expected, what: str, *, case: str = "", labels=None, 
         hint = " Every entry is inverted."
     i = int(wrong[0])
     label = f" for {labels[i]}" if labels is not None else f" at index {i}"
+    wanted, got = side_by_side(expected.reshape(-1)[i], received.reshape(-1)[i])
     raise AssertionError(
         f"{what} is wrong{where}: {wrong.size} of {expected.size} entries differ; the first{label}: "
-        f"expected {expected.reshape(-1)[i]:g}, received {received.reshape(-1)[i]:g}.{hint}")
+        f"expected {wanted}, received {got}.{hint}")

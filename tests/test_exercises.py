@@ -142,6 +142,39 @@ def test_assert_equal_labels_the_first_wrong_entry():
                             mistakes={"strict": [0.0, 0.0]})
 
 
+# Two values that differ in the 8th significant digit: six digits print them alike.
+BEFORE, AFTER = 0.0332191, 0.033219101
+
+
+def test_in_place_message_prints_the_digits_that_changed():
+    def nudge(x):
+        x[1, 0] = AFTER
+
+    with pytest.raises(AssertionError, match=r"entry \(1, 0\) changed from 0\.0332191 to 0\.033219101\)"):
+        checks.call(nudge, "nudge(x)", x=np.full((2, 2), BEFORE))
+
+
+def test_assert_close_prints_the_digits_that_differ():
+    with pytest.raises(AssertionError, match=r"at index \(1,\) \(expected 0\.0332191, received 0\.033219101\)"):
+        checks.assert_close(np.array([1.0, AFTER]), np.array([1.0, BEFORE]), "v", rtol=1e-9, atol=0.0)
+
+
+def test_assert_equal_prints_the_digits_that_differ():
+    with pytest.raises(AssertionError, match=r"the first at index 0: expected 12345678, received 12345679\."):
+        checks.assert_equal(np.array([12345679.0]), np.array([12345678.0]), "count")
+
+
+@pytest.mark.parametrize("a, b, shown", [
+    (1.0, 2.0, ("1", "2")),
+    (7.0, 10.5, ("7", "10.5")),
+    (BEFORE, AFTER, ("0.0332191", "0.033219101")),
+    (0.1, np.nextafter(0.1, 1.0), ("0.10000000000000001", "0.10000000000000002")),  # adjacent float64 values
+    (np.float32(0.5), np.nan, ("0.5", "nan")),
+])
+def test_side_by_side_uses_six_digits_or_as_many_as_tell_the_values_apart(a, b, shown):
+    assert checks.side_by_side(a, b) == shown
+
+
 # --- oracles --------------------------------------------------------------------------------------------------
 
 

@@ -5,23 +5,31 @@ with the solutions filled in (as in the mutant catalogue) and the
 instructor's test cells put back, as the grading job hands them over.  A
 hostile student adds outputs and cells meant to run script in the
 instructor's browser or to fake a score.  The pages are parsed with
-BeautifulSoup: nothing the student wrote may be live HTML, nothing may load
-from the network, the hidden tests must not show, and every graded part
-must show the grader's points and message.
+BeautifulSoup: nothing the student wrote may be live HTML, the only script
+is the page's own MathJax, allowed by the page's Content-Security-Policy,
+nothing may load from the network, the hidden tests must not show, and
+every graded part must show the grader's points and message.
+
+In Chromium (headless, the network closed, pages opened from ``file://``):
+the maths of every assignment's text is typeset, and TeX a student writes
+makes no link, script, class, id or style.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
 import re
+from contextlib import contextmanager
 
 import pytest
 from bs4 import BeautifulSoup
 
 from autograder import course, notebooks
 from autograder.feedback import NOTE
-from autograder.grading import feedback_html, grader, jobs
+from autograder.grading import feedback_html, grader, jobs, mathjax
 from autograder.grading.limits import Limits
 from autograder.mutation import catalogue, submission
 
@@ -57,6 +65,17 @@ STUDENT_MARKDOWN = ("## My notes\n\n<script>alert('markdown')</script>\n\n<img s
                     "<a href=\"javascript:alert('a')\" onclick=\"alert('c')\">a</a>\n\n"
                     f"<div class=\"panel-heading\" style=\"color: green\">{FAKE}</div>\n\n"
                     "![tracker](http://example.com/pixel.png)\n")
+# TeX a student can write: two formulas, then every command that could make a link, class, id, style or script.
+STUDENT_TEX = [
+    r"$V = XW^\top$", r"$$\sum_i x_i^2$$",
+    r"$\href{javascript:alert('tex-href')}{x}$", r"$\require{html}\href{javascript:alert('tex-require')}{x}$",
+    r"""$\mmlToken{mi}[href="javascript:alert('tex-token')" class="panel-heading" style="position: fixed"]{y}$""",
+    r"$\class{panel-heading}{z}$", r"$\style{position: fixed}{w}$", r"$\cssId{top}{q}$",
+    r"$\bbox[position: fixed; top: 0]{b}$", r"$\text{<script>alert('tex-script')</script>}$",
+    r"$\setOptions[tex]{maxMacros=1}\sqrt{2}$",
+]
+# a grader's message is shown as typed, maths included
+MESSAGE = r"tlu(X, w, b) is wrong: expected 1, received <b>0</b> & <script>alert('message')</script>; $V = XW^\top$"
 HUGE = "x" * 100_000
 
 
@@ -122,10 +141,12 @@ def panel(soup: BeautifulSoup, gid: str):
 
 
 def assert_inert(soup: BeautifulSoup, html: str) -> None:
-    """No script, no event handler, nothing loaded from anywhere but the page itself."""
-    assert soup.find_all("script") == []
+    """No script but the page's MathJax, no event handler, nothing loaded from anywhere but the page itself."""
+    scripts = soup.find_all("script")
+    assert [s.string for s in scripts] in ([], [mathjax.script_text()]), f"{len(scripts)} scripts"
+    assert [m["content"] for m in soup.head.find_all("meta", attrs={"http-equiv": True})] == [mathjax.csp()]
     for tag in ("iframe", "object", "embed", "svg", "link", "form", "base", "meta"):
-        found = [t for t in soup.find_all(tag) if tag != "meta" or t.get("http-equiv")]
+        found = [t for t in soup.find_all(tag) if tag != "meta" or (t.get("http-equiv") and t.parent.name != "head")]
         assert not found, f"<{tag}> in the page: {found[:2]}"
     for element in soup.find_all(True):
         handlers = [a for a in element.attrs if a.lower().startswith("on")]
@@ -137,7 +158,7 @@ def assert_inert(soup: BeautifulSoup, html: str) -> None:
     for style in soup.find_all("style"):
         for url in re.findall(r"url\(([^)]*)\)", style.get_text()):
             assert not re.match(r"['\"]?\s*([a-z]+:|//)", url, re.I), f"the CSS loads {url}"
-    assert "cdn" not in html.lower()
+    assert "cdn" not in html.replace(mathjax.script_text(), "").lower()  # MathJax names SRE's CDN, never used
 
 
 @pytest.fixture(scope="module")
@@ -161,8 +182,9 @@ def hostile(course_files, tmp_path_factory):
               "metadata": {"tags": ["x\"><script>alert(\"tag\")</script>"],
                            "nbgrader": {"solution": True, "grade": False,
                                         "grade_id": "x\"><script>alert(\"gid\")</script>"}}}
-    notebook["cells"][1:1] = [{"cell_type": "markdown", "metadata": {}, "source": STUDENT_MARKDOWN}, forged]
-    lost = {"test_tlu": "tlu(X, w, b) is wrong: expected 1, received <b>0</b> & <script>alert('message')</script>"}
+    markdown = STUDENT_MARKDOWN + "\n" + " and ".join(STUDENT_TEX) + "\n"
+    notebook["cells"][1:1] = [{"cell_type": "markdown", "metadata": {}, "source": markdown}, forged]
+    lost = {"test_tlu": MESSAGE}
     result = make_result("mallory", lost)
     soup, html = render(tmp_path_factory.mktemp("feedback"), notebook, result)
     return soup, html, result, source
@@ -180,6 +202,17 @@ def test_student_outputs_and_markdown_are_inert(hostile):
     note = " ".join(s.get_text() for s in soup.select("div.output_stderr"))
     for mime in ("text/html", "application/javascript", "text/markdown", "image/svg+xml"):
         assert mime in note, f"no note that the {mime} output was left out"
+
+
+def test_the_page_policy_lets_only_its_own_script_run(hostile):
+    soup, _, _, _ = hostile
+    meta = soup.head.find("meta", attrs={"http-equiv": "Content-Security-Policy"})
+    policy = dict(directive.strip().split(" ", 1) for directive in meta["content"].split(";"))
+    [script] = soup.body.find_all("script")
+    digest = base64.b64encode(hashlib.sha256(script.string.encode("utf-8")).digest()).decode("ascii")
+    assert policy == {"default-src": "'none'", "script-src": f"'sha256-{digest}'", "style-src": "'unsafe-inline'",
+                      "img-src": "data:", "base-uri": "'none'", "form-action": "'none'"}
+    assert script.string.startswith("window.MathJax = ")
 
 
 def test_fake_score_shows_only_as_student_text(hostile):
@@ -251,6 +284,7 @@ def test_page_without_notebook_lists_every_part_at_zero(status, tmp_path):
     assert result["status"] == status and result["error"]
     soup, html = render(tmp_path / "feedback", None, result)
     assert_inert(soup, html)
+    assert soup.find_all("script") == []  # no maths on the page, no MathJax
     banner = soup.select_one("div.nnref-banner")
     assert status in banner.get_text() and result["error"] in banner.get_text()
     assert soup.find("h4").get_text().endswith(f"(Score: 0.0 / {result['max_score']})")
@@ -286,3 +320,125 @@ def test_render_of_a_real_graded_result(course_files, tmp_path):
     assert [e.get_text().strip() for e in errors] == [lost[0]["message"]]
     for hidden, _ in hidden_and_visible(source).values():
         assert not any(line in soup.get_text() for line in hidden)
+
+
+# -- in Chromium ------------------------------------------------------------------------------------------------
+
+# The text of each markdown cell as a reader sees it, without code and without the typeset maths.
+MARKDOWN_TEXT = """() => Array.from(document.querySelectorAll(".text_cell_render"), cell => {
+    const copy = cell.cloneNode(true);
+    copy.querySelectorAll("pre, code, mjx-container").forEach(n => n.remove());
+    return copy.textContent;
+})"""
+# What MathJax could not typeset: errors and undefined macros (which the noundefined extension shows in red).
+MATHJAX_PROBLEMS = """() => Array.from(
+    document.querySelectorAll('mjx-container [data-mml-node="merror"], [data-mml-node="mtext"][fill="red"]'),
+    node => node.closest("mjx-container").querySelector("mjx-assistive-mml").textContent)"""
+# Anything in typeset maths that links, runs, or carries a class, id or style MathJax did not write itself.
+FOREIGN_IN_MATHS = """() => {
+    const found = [];
+    for (const container of document.querySelectorAll("mjx-container")) {
+        for (const node of [container, ...container.querySelectorAll("*")]) {
+            if (["a", "script", "foreignobject", "iframe"].includes(node.localName.toLowerCase())) {
+                found.push("<" + node.localName + ">");
+            }
+            for (const {name, value} of node.attributes) {
+                const bad = /href$/.test(name) ? !value.startsWith("#MJX-")
+                    : name === "id" ? !value.startsWith("MJX-")
+                    : name === "class" ? value !== "MathJax"
+                    : name === "style" ? /fixed|url|javascript/i.test(value)
+                    : name.startsWith("on") || /javascript|panel-heading/i.test(value);
+                if (bad) found.push(node.localName + " " + name + "=" + value);
+            }
+        }
+    }
+    return found;
+}"""
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (as root: bash tools/install_browser.sh)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("the Playwright client is not installed (pip install -r requirements.txt)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@contextmanager
+def offline(browser, path):
+    """The page at ``path`` opened from disk with the network closed, once MathJax is done; and what went wrong."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from test_browser import MATHJAX_TIMEOUT_MS
+
+    url, problems = path.as_uri(), []
+    context = browser.new_context(offline=True)
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: problems.append(f"console error: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(f"uncaught exception: {error}"))
+        page.on("request", lambda r: problems.append(f"request: {r.url[:200]}") if r.url != url else None)
+        page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+        page.goto(url, wait_until="load")
+        try:
+            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                                   timeout=MATHJAX_TIMEOUT_MS)
+        except PlaywrightTimeout:
+            pytest.fail(f"MathJax did not start within {MATHJAX_TIMEOUT_MS / 1000:.0f} s: {problems}")
+        page.evaluate("() => MathJax.startup.promise")
+        yield page, problems
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [a.name for a in course.assignments()])
+def test_maths_of_the_assignment_typesets_offline(chromium, name, tmp_path):
+    """The assignment's own text (e.g. 04_backprop's $V = XW^\\top + \\mathbf{b}$), typeset with no network."""
+    from test_browser import RAW_TEX
+
+    assignment = course.get(name)
+    parts = [{"id": gid, "score": float(p.points), "max_score": float(p.points), "message": ""}
+             for gid, p in assignment.parts().items()]
+    result = {"student": "alice", "status": "graded", "score": sum(p["score"] for p in parts),
+              "max_score": sum(p["max_score"] for p in parts), "parts": parts, "error": None}
+    path = feedback_html.write(notebooks.read(assignment.release()), result, tmp_path / "page.html", name)
+    with offline(chromium, path) as (page, problems):
+        texts = page.evaluate(MARKDOWN_TEXT)
+        typeset = page.locator(".text_cell_render mjx-container").count()
+        untypeset = page.evaluate(MATHJAX_PROBLEMS)
+    assert problems == []
+    assert typeset > 0 and untypeset == []
+    raw = [found.group(0) for found in map(RAW_TEX.search, texts) if found]
+    assert raw == [], f"TeX left as typed: {raw[:5]}"
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_student_tex_makes_no_link_script_class_id_or_style(chromium, hostile, tmp_path):
+    from test_browser import RAW_TEX
+
+    _, html, _, _ = hostile
+    path = tmp_path / "mallory.html"
+    path.write_text(html, encoding="utf-8")
+    with offline(chromium, path) as (page, problems):
+        typeset = page.locator(".text_cell_render", has_text="My notes").locator("mjx-container").count()
+        [notes] = [text for text in page.evaluate(MARKDOWN_TEXT) if "My notes" in text]
+        foreign = page.evaluate(FOREIGN_IN_MATHS)
+        links = page.evaluate("() => Array.from(document.querySelectorAll('[href^=\"javascript\" i], "
+                              "[*|href^=\"javascript\" i]'), n => n.outerHTML.slice(0, 200))")
+        scripts = page.locator("script").count()
+        message = page.locator("div.output_error pre").all_inner_texts()
+        outputs_typeset = page.locator("div.output_area mjx-container").count()
+    assert problems == []  # no alert, no request, no policy violation
+    assert typeset == len(STUDENT_TEX) and not RAW_TEX.search(notes)
+    assert foreign == [] and links == [] and scripts == 1
+    assert any(r"$V = XW^\top$" in m for m in message) and outputs_typeset == 0  # the grader's text, as typed

@@ -14,8 +14,11 @@ metadata, cell metadata it wrote itself, outputs of kinds that are escaped
 when rendered: streams, ``text/plain``, PNG and JPEG with checked base64,
 errors), each cell's output text capped; markdown is sanitised with an
 allow-list (no script, no event handler, no image, no style, no class: a
-student cannot dress text up as the grader's panels).  The page runs no
-script and loads nothing from the network: MathJax is left out.
+student cannot dress text up as the grader's panels).  The page loads
+nothing: its Content-Security-Policy lets one script run, the inline MathJax
+of :mod:`.mathjax` (added only when a markdown cell may hold maths), which
+typesets the markdown cells offline and filters what the student's TeX can
+make.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from traitlets.config import Config
 
 from .. import notebooks
 from ..feedback import NOTE, HideHiddenTests
+from . import mathjax
 
 TEXT_CAP = 10_000  # characters of output text shown per cell
 SOURCE_CAP = 50_000  # characters of source shown per cell
@@ -102,9 +106,9 @@ TEMPLATE = r"""
 {% endblock input %}
 """
 
-# nbgrader's header calls ``mathjax()``, which loads MathJax from a CDN: this macro of the same name,
-# found first, leaves it out (the page must open offline and run no script).
-NO_MATHJAX = "{%- macro mathjax(url='') -%}{%- endmacro %}"
+# nbgrader's header calls ``mathjax()``, which loads MathJax from a CDN: this macro of the same name, found
+# first, writes the page's Content-Security-Policy there instead (the one place in <head> open to us).
+HEAD = "{%- macro mathjax(url='') -%}<meta http-equiv=\"Content-Security-Policy\" content=\"POLICY\">{%- endmacro %}"
 
 CSS = """
 pre { white-space: pre-wrap; word-break: break-word; }
@@ -140,14 +144,21 @@ def exporter() -> FeedbackExporter:
     c.FeedbackExporter.template_name = "feedback"
     c.FeedbackExporter.template_file = "nnref_feedback.html.j2"
     c.FeedbackExporter.extra_template_basedirs = [str(NBGRADER_TEMPLATES)]
-    c.FeedbackExporter.extra_template_paths = [str(BOOTSTRAP_CSS)]
     c.FeedbackExporter.sanitize_html = True
     c.FeedbackExporter.exclude_anchor_links = True  # the sanitiser drops the headings' ids they point to
-    loader = DictLoader({"nnref_feedback.html.j2": TEMPLATE, "mathjax.html.j2": NO_MATHJAX})
+    head = HEAD.replace("POLICY", html.escape(mathjax.csp()))
+    loader = DictLoader({"nnref_feedback.html.j2": TEMPLATE, "mathjax.html.j2": head,
+                         "bootstrap.min.css": _bootstrap_css()})
     out = FeedbackExporter(config=c, extra_loaders=[loader, FileSystemLoader(str(NBGRADER_TEMPLATES))])
     out.register_preprocessor(CSSHTMLHeaderPreprocessor, enabled=True)
     out.register_preprocessor(_FeedbackCss, enabled=True)
     return out
+
+
+def _bootstrap_css() -> str:
+    """nbgrader's Bootstrap CSS without its icon font: the page shows no icon, and its policy refuses the fetch."""
+    css = (BOOTSTRAP_CSS / "bootstrap.min.css").read_text(encoding="utf-8")
+    return re.sub(r"@font-face\{[^}]*\}", "", css)
 
 
 _local = threading.local()
@@ -161,6 +172,7 @@ def write(notebook: dict | None, result: dict, path: Path, assignment: str) -> P
         nb = _parts_only(parts, result.get("status"))
     else:
         nb = _rebuild(notebook, parts)
+    maths = any(cell.cell_type == "markdown" and mathjax.needed(cell.source) for cell in nb.cells)
     resources = {
         "nbgrader": {"notebook": html.escape(path.stem), "score": float(result.get("score") or 0.0),
                      "max_score": float(result.get("max_score") or 0.0), "late_penalty": 0},
@@ -170,6 +182,9 @@ def write(notebook: dict | None, result: dict, path: Path, assignment: str) -> P
     if not hasattr(_local, "exporter"):  # its templates compile on first use: one exporter per thread
         _local.exporter = exporter()
     body, _ = _local.exporter.from_notebook_node(nb, resources=resources)
+    if maths:  # after nbconvert's BeautifulSoup pass: it need not parse 2 MB, nor touch the bytes the policy hashes
+        start, end, rest = body.rpartition("</body>")
+        body = f"{start}{mathjax.script()}\n{end}{rest}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(body, encoding="utf-8", errors="replace")
     return path
