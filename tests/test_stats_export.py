@@ -1,7 +1,8 @@
 """Grades out and insight in: ``python -m autograder stats`` and ``export`` on a gradebook whose answer is known.
 
-The gradebook is written the way the grading command writes it (``Book``:
-nbgrader's tables plus the journal), for a hand-built class: four parts,
+The gradebook holds what the grading command writes (nbgrader's tables, with
+a score per grade cell, plus the journal of results), written here with
+nbgrader's API for a hand-built class rather than a real notebook: three parts,
 five students, known scores, known mistakes, one late penalty, one student
 who submitted nothing.  Every number below is worked out by hand from that
 class.
@@ -11,18 +12,19 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
+import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import jsonschema
 import pytest
-from nbgrader.api import Gradebook
+from nbgrader.api import Gradebook, MissingEntry
 
 from autograder import export, grades, stats
-from autograder.grading.gradebook import Book
+from autograder.grading.gradebook import COURSE_ID, JOURNAL, METADATA
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = {"test_forward": 2.0, "test_backward": 3.0, "test_update": 1.0}
@@ -47,19 +49,39 @@ def _result(student, parts):
                       for gid, (score, code) in parts.items()]}
 
 
+def _record(gb: Gradebook, result: dict) -> None:
+    """One graded submission: its grade cells' scores and its journal row."""
+    try:
+        gb.find_student(result["student"])
+    except MissingEntry:
+        gb.add_student(result["student"])
+    with warnings.catch_warnings():  # nbgrader's own autoflush notice, on every new submission
+        warnings.filterwarnings("ignore", message=".*not in session")
+        gb.add_submission("04_backprop", result["student"])
+    for part in result["parts"]:
+        gb.find_grade(part["id"], "backprop", "04_backprop", result["student"]).auto_score = part["score"]
+    gb.db.execute(JOURNAL.insert().values(assignment="04_backprop", student=result["student"], status="graded",
+                                          result=json.dumps(result), finished_at=0.0))
+    gb.db.commit()
+
+
 @pytest.fixture(scope="module")
 def gradebook(tmp_path_factory) -> str:
     db = str(tmp_path_factory.mktemp("gradebook") / "gradebook.db")
-    table = {gid: SimpleNamespace(points=points) for gid, points in PARTS.items()}
-    book = Book(db, "04_backprop", "backprop.ipynb", table)
-    try:
+    with pytest.MonkeyPatch.context() as env:  # a new gradebook: nbgrader runs alembic from PATH
+        env.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+        Gradebook(f"sqlite:///{db}", course_id=COURSE_ID).close()
+    with Gradebook(f"sqlite:///{db}", course_id=COURSE_ID) as gb:
+        METADATA.create_all(gb.engine)
+        gb.update_or_create_assignment("04_backprop")
+        gb.update_or_create_notebook("backprop", "04_backprop")
+        for gid, points in PARTS.items():
+            gb.update_or_create_grade_cell(gid, "backprop", "04_backprop", max_score=points, cell_type="code")
         for student, parts in CLASS.items():
-            book.record(_result(student, parts))
+            _record(gb, _result(student, parts))
         for i, name in enumerate(ODD_NAMES):
-            book.record(_result(name, {gid: (points if i % 2 else 0, None if i % 2 else "other")
+            _record(gb, _result(name, {gid: (points if i % 2 else 0, None if i % 2 else "other")
                                        for gid, points in PARTS.items()}))
-    finally:
-        book.close()
     with Gradebook(f"sqlite:///{db}") as gb:
         for student in NOT_SUBMITTED:
             gb.add_student(student)
