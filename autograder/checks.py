@@ -34,6 +34,11 @@ _SCALARS = (bool, int, float, np.bool_, np.int32, np.int64, np.float32, np.float
 _NUMBER_KINDS = "biuf"
 
 
+class UnusableResult(Exception):
+    """Raised by a stand-in for the student's function when what it returned cannot be read at all (too
+    large, too many items, not data); the message says why, and :func:`call` reports it for that part."""
+
+
 def describe(**arrays) -> str:
     """``X (3, 5), W (4, 5)``: the shapes of a case, for messages."""
     return ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in arrays.items())
@@ -52,13 +57,18 @@ def to_array(value, what: str) -> np.ndarray:
             raise AssertionError(f"{what} has dtype {value.dtype}; return an array of numbers")
         return np.array(value, dtype=np.float64, copy=True)
     if kind in _SCALARS:
-        return np.array(float(value), dtype=np.float64)
+        try:
+            return np.array(float(value), dtype=np.float64)
+        except OverflowError:
+            raise AssertionError(f"{what} is an integer too large for a float ({len(str(abs(value)))} digits); "
+                                 "return a NumPy array or a float") from None
     if kind in (list, tuple):
         items = [to_array(item, f"{what}[{i}]") for i, item in enumerate(value)]
         if len({item.shape for item in items}) > 1:
             raise AssertionError(f"{what} is a ragged {kind.__name__}: its items have different shapes")
         return np.array(items, dtype=np.float64).reshape((len(items),) + (items[0].shape if items else ()))
-    raise AssertionError(f"{what} must be a NumPy array or a number, got {kind.__module__}.{kind.__name__}")
+    raise AssertionError(f"{what} must be a NumPy array or a number, got {kind.__module__}.{kind.__name__} "
+                         "(arrays of bool, int or float of at most 64 bits)")
 
 
 def to_scalar(value, what: str) -> float:
@@ -106,17 +116,35 @@ def call(fn, what: str, **arguments):
             result = fn(*copies.values())
     except NotImplementedError as error:
         raise AssertionError(f"{what} is not written yet: it raises NotImplementedError") from error
+    except UnusableResult as error:
+        raise AssertionError(f"{what} returned {error} (inputs: {shapes})") from None
     except Exception as error:  # any failure of student code fails the test, with its name
         raise AssertionError(f"{what} raised {type(error).__name__}: {error} (inputs: {shapes})") from error
     for name, original in arguments.items():
-        if isinstance(original, np.ndarray):
-            changed = copies[name]
-            if type(changed) is not np.ndarray or changed.shape != original.shape or not np.array_equal(
-                    changed, original, equal_nan=True):
+        if callable(original):
+            continue
+        before, after = _arrays(original, name), _arrays(copies[name], name)
+        if [label for label, _ in before] != [label for label, _ in after]:
+            raise AssertionError(f"{what} modified its input {name} in place (its items were replaced); "
+                                 f"work on a copy")
+        for (label, old), (_, changed) in zip(before, after):
+            if type(changed) is not np.ndarray or changed.shape != old.shape or not np.array_equal(
+                    changed, old, equal_nan=True):
                 raise AssertionError(
-                    f"{what} modified its input {name} in place{_first_change(original, changed)}; "
+                    f"{what} modified its input {label} in place{_first_change(old, changed)}; "
                     f"work on a copy (e.g. {name} = {name}.copy(), or write y = a * b instead of a *= b)")
     return result
+
+
+def _arrays(value, label: str) -> list[tuple[str, np.ndarray]]:
+    """The arrays in ``value`` (itself, or inside its lists, tuples and dicts), each with where it is."""
+    if isinstance(value, np.ndarray):
+        return [(label, value)]
+    if type(value) in (list, tuple):
+        return [found for i, item in enumerate(value) for found in _arrays(item, f"{label}[{i}]")]
+    if type(value) is dict:
+        return [found for key, item in value.items() for found in _arrays(item, f"{label}[{key!r}]")]
+    return []
 
 
 def _first_change(original, changed) -> str:

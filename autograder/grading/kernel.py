@@ -15,6 +15,8 @@ import contextlib
 import json
 import os
 import signal
+import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -35,8 +37,12 @@ KERNEL_BOOT = ("import sys; sys.path[:1] = [] if sys.path[0] == '' else sys.path
                "sys.modules['debugpy'] = None; from ipykernel import kernelapp; kernelapp.launch_new_instance()")
 
 
-class KernelFailure(Exception):
-    """The kernel died, ran out of time or printed too much: the whole submission fails."""
+class KernelFailure(BaseException):
+    """The kernel died, ran out of time or printed too much: the whole submission fails.
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is, so that a check's ``except Exception`` around a call
+    of the student's function (``checks.call``) cannot take it for that function raising: it ends the
+    submission, not the part."""
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -82,11 +88,20 @@ class Kernel:
 
     def __init__(self, scratch: Path, limits: Limits, uid: int | None = None):
         self.scratch, self.limits, self.uid = scratch, limits, uid
+        # ipc: the grader's (the kernel may only pass through it); ipc/kernel: the kernel's own sockets
         ipc = scratch.parent / "ipc"
-        ipc.mkdir(mode=0o700, exist_ok=True)
+        ipc.mkdir(mode=0o711)
+        (ipc / "kernel").mkdir(mode=0o700)
         self.own(scratch)
-        self.own(ipc)
-        self.km = SandboxedKernelManager(transport="ipc", ip=str(ipc / "kernel"),
+        self.own(ipc / "kernel")
+        # The grader's channel (``channel.py``), bound and listening before the kernel starts, where the
+        # kernel's user can neither bind first nor replace it: no student code can squat its address.
+        self.channel_path = ipc / "grader.sock"
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(self.channel_path))
+        self.listener.listen(1)
+        self.own(self.channel_path)
+        self.km = SandboxedKernelManager(transport="ipc", ip=str(ipc / "kernel" / "zmq"),
                                          connection_file=str(ipc / "kernel.json"))
         self.km.sandbox_limits, self.km.sandbox_scratch, self.km.sandbox_ipc = limits, scratch, ipc
         self.km.sandbox_uid = uid
@@ -99,13 +114,32 @@ class Kernel:
         self.outputs: dict[int, list] = {}
 
     def own(self, path: Path) -> None:
-        """Give ``path`` to the sandbox's user (the kernel writes its answers and sockets there)."""
+        """Give ``path``, which the grader just made, to the sandbox's user (the kernel writes its files and
+        sockets there); only before the kernel starts, so that no student code can have replaced it."""
         if self.uid is not None:
-            os.chown(path, self.uid, self.uid)
+            os.chown(path, self.uid, self.uid, follow_symlinks=False)
+
+    def died(self, during: str = "") -> KernelFailure:
+        """The failure of this kernel, which died ``during`` something: running out of CPU time when its
+        launcher's exit status says so (SIGXCPU, passed on by the jail), else the usual causes."""
+        process = getattr(self.km.provisioner, "process", None)
+        try:
+            code = process.wait(timeout=2) if process is not None else None
+        except subprocess.TimeoutExpired:
+            code = None
+        if code in (-signal.SIGXCPU, -signal.SIGXCPU & 0xFF):
+            return KernelFailure(f"the kernel died{during}: it ran out of CPU time (the limit is {self.limits.cpu_s} s "
+                                 "for the notebook's cells and the grader's calls together)")
+        return KernelFailure(f"the kernel died{during} (os._exit, sys.exit, a signal or the memory or CPU limit)")
+
+    def close_listener(self) -> None:
+        """Stop listening for the kernel's channel (once it is connected, or never will be)."""
+        self.listener.close()
 
     def shutdown(self) -> None:
         """Kill the kernel (and with it its jail) and close the client: nbclient leaves a kernel
         manager it was given running, and a worker grades many submissions in turn."""
+        self.close_listener()
         try:
             if self.client.kc is not None:
                 self.client.kc.stop_channels()
@@ -132,7 +166,7 @@ class Kernel:
                 raise KernelFailure(f"the notebook printed more than {self.limits.output_mb:g} MB of output") from None
             if isinstance(error, CellTimeoutError):
                 raise KernelFailure(f"timeout: a cell ran longer than {timeout:.0f} s") from None
-            raise KernelFailure("the kernel died (os._exit, sys.exit, a signal or the memory or CPU limit)") from None
+            raise self.died() from None
         if self.client.overflow:
             raise KernelFailure(f"the notebook printed more than {self.limits.output_mb:g} MB of output")
         return cell

@@ -37,6 +37,10 @@ class Limits:
                        derived=f"the notebook's wall time + {CPU_MARGIN_S} s", kind=int)
     output_mb: float = limit(8.0, "--output", "MB", "output of the notebook kept before the run is stopped")
     answer_mb: int = limit(64, "--answer", "MB", "largest answer the kernel may send to one call of the grader")
+    notebook_mb: int = limit(16, "--notebook-size", "MB", "largest submitted notebook the grader reads (its "
+                                                          "apparent size: a sparse file counts in full)")
+    worker_memory_mb: int = limit(2048, "--worker-memory", "MB", "address space of each grading worker, which "
+                                                                 "reads the kernel's answers and runs the checks")
     file_mb: int = limit(64, "--file-size", "MB", "largest file the kernel may write, and the size of its /tmp")
     disk_mb: int = limit(256, "--disk", "MB", "the submission's whole scratch space (a tmpfs, as root)")
     processes: int = limit(64, "--processes", "", "processes and threads of the kernel's user")

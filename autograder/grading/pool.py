@@ -1,7 +1,10 @@
 """The command's pool of grading worker processes: jobs in, results out as each finishes.
 
 Each :class:`Worker` is a ``worker.py`` process fed one job at a time and
-replaced whenever it dies or runs past its budget; that job alone fails.
+replaced whenever it dies or runs past its budget; that job alone ends in
+``error`` (the student's code runs in a jailed kernel, under limits of its
+own: a worker that dies or hangs is the grader's fault), and the next run
+grades it again.
 :meth:`Pool.map` is the whole interface the command uses, so that another
 executor of jobs (a cluster engine) can stand in for the pool.
 """
@@ -13,6 +16,7 @@ import json
 import os
 import queue
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,18 +25,20 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 
-from .. import assignments
 from . import jobs
 from .limits import Limits
 
 WORKER = "autograder.grading.worker"  # by name: the command's process need not import what grading imports
 READ_SIZE = 1 << 20
 STDERR_LINES = 3  # of a worker that died, quoted in the failed job's error
+# A worker's checks work on small arrays: BLAS threads and per-thread malloc arenas would only reserve
+# address space, which counts against the worker memory limit and grows with the machine's cores.
+WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
 
 
-def failure(job: dict, message: str) -> dict:
-    """The failed result of a job that the pool could not get graded."""
-    return jobs.result(job, assignments.parts(job["assignment"]), jobs.FAILED, message)
+def failure(job: dict, cause: str, detail: str = "") -> dict:
+    """The ``error`` result of a job that the pool could not get graded."""
+    return jobs.no_grade(job, jobs.ERROR, cause, detail)
 
 
 class Worker:
@@ -47,10 +53,13 @@ class Worker:
 
     def _start(self) -> None:
         read, write = os.pipe()
+        # the worker's temporary folder, which holds its scratch spaces: removed in _stop, however it ended
+        self.scratch = tempfile.mkdtemp(prefix="nnref-worker-")
         self.proc = subprocess.Popen([sys.executable, "-m", WORKER, "--serve", str(write),
                                       json.dumps(self.limits.to_dict())],
                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log,
-                                     pass_fds=(write,), start_new_session=True)
+                                     pass_fds=(write,), start_new_session=True,
+                                     env={**os.environ, **WORKER_ENV, "TMPDIR": self.scratch})
         os.close(write)
         self.replies, self.buffer = read, b""
 
@@ -73,6 +82,7 @@ class Worker:
             self.proc.wait()
             os.close(self.replies)
             self.proc = None
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _tail(self) -> str:
         self.log.seek(0)
@@ -96,13 +106,14 @@ class Worker:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([self.replies], [], [], left)[0]:
                 self.stop()
-                return failure(job, f"timeout: grading took longer than {budget:.0f} s")
+                return failure(job, f"a grading worker took longer than its budget of {budget:.0f} s for one "
+                                    "submission and was stopped", self._tail())
             chunk = os.read(self.replies, READ_SIZE)
             if not chunk:
                 code = self.proc.wait()
                 self.stop()
-                return failure(job, f"the grading process ended with code {code} and no result "
-                                    f"(killed by the student's code?) {self._tail()}".strip())
+                return failure(job, f"a grading worker ended with code {code} before it sent a result",
+                               self._tail())
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
         return json.loads(line)
@@ -113,6 +124,7 @@ class Pool:
 
     def __init__(self, limits: Limits, size: int):
         self.limits = limits
+        self.cancelled = threading.Event()  # set by close(): the jobs not yet started are dropped
         self.workers = [Worker(limits) for _ in range(size)]
 
     def map(self, todo: Iterable[dict]) -> Iterator[dict]:
@@ -126,16 +138,16 @@ class Pool:
 
         def work(worker: Worker):
             try:
-                while True:
+                while not self.cancelled.is_set():
                     try:
                         job = jobs_left.get_nowait()
                     except queue.Empty:
                         return
                     try:
                         done.put(worker.run(job, budget))
-                    except Exception as error:  # the command's own failure: this job fails, the rest go on
+                    except Exception as error:  # the command's own failure: this job ends in error, the rest go on
                         worker.stop()
-                        done.put(failure(job, f"internal error of the grader: {type(error).__name__}: {error}"))
+                        done.put(failure(job, f"the grading pool raised {type(error).__name__}: {error}"))
             finally:
                 worker.stop(graceful=True)
 
@@ -150,6 +162,7 @@ class Pool:
             thread.join()
 
     def close(self) -> None:
-        """Stop every worker (those still running when a run is interrupted)."""
+        """Stop every worker (those still running when a run is interrupted or stopped) and start no more jobs."""
+        self.cancelled.set()
         for w in self.workers:
             w.stop(graceful=True)

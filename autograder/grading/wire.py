@@ -3,26 +3,42 @@
 The kernel side (:data:`KERNEL_SERVICE`) is source code run in the student's
 kernel as its last cell: a loop that decodes the grader's requests and
 encodes what it returns.  The grader side is :func:`encode` for what the
-grader sends and :func:`decode` for what comes back, which is untrusted
-text: it becomes exact ``np.ndarray``s, Python numbers, strings, lists,
-tuples and dicts, and anything else an :class:`Opaque` stand-in that the
-checks refuse.
+grader sends, and :func:`loads` then :func:`decode` for what comes back,
+which is untrusted: each message is one frame (:data:`HEADER`, its length,
+then that many bytes of JSON), so that one bad answer cannot spoil the next;
+:func:`loads` refuses a frame with more than :data:`MAX_ITEMS` items before
+parsing it, and :func:`decode` makes exact ``np.ndarray``s, Python numbers,
+strings, lists, tuples and dicts of it, and of anything else an
+:class:`Opaque` stand-in that the checks refuse.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import struct
 
 import numpy as np
 
-# dtypes an array may come back with; anything else is refused
+# dtypes an array may come back with; anything else (float128, complex, object ...) is refused
 DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
           "float16", "float32", "float64"}
 MAX_DEPTH = 32
+# Items (numbers, strings, lists, dicts) one answer may hold, counted before it is parsed: a million
+# entries of an array, and a parsed answer that stays within a few hundred MB of the grader's memory
+# whatever it holds (empty dicts, stand-ins for objects ...).
+MAX_ITEMS = 1_000_000
+HEADER = struct.Struct("!Q")  # the length of a frame's JSON, in bytes, before it
+
+
+class Unreadable(ValueError):
+    """An answer of the kernel that the grader does not read (too many items, not JSON ...); says why."""
 
 
 class Opaque:
     """Stands for an object the student's code returned that is not plain data (never compared)."""
+
+    __slots__ = ("description",)
 
     def __init__(self, description: str):
         self.description = description
@@ -31,11 +47,35 @@ class Opaque:
         return f"<{self.description}>"
 
 
+@functools.lru_cache(maxsize=256)
+def opaque_kind(module: str, name: str) -> type:
+    """The stand-in class named ``module.name``: one per name, however many objects come back."""
+    kind = type(name, (Opaque,), {"__slots__": ()})
+    kind.__module__ = module
+    return kind
+
+
 def opaque(module: str, name: str) -> Opaque:
     """A stand-in whose type is named ``module.name`` (so that a check's message can name it)."""
-    kind = type(str(name), (Opaque,), {})
-    kind.__module__ = str(module)
-    return kind(f"{module}.{name}")
+    module, name = str(module)[:100], str(name)[:100]
+    return opaque_kind(module, name)(f"{module}.{name}")
+
+
+def count_items(frame: bytes | bytearray) -> int:
+    """An upper bound of the items of the JSON ``frame`` (separators and openings, also inside strings)."""
+    return frame.count(b",") + frame.count(b"[") + frame.count(b"{") + 1
+
+
+def loads(frame: bytes | bytearray):
+    """Parse the kernel's answer: ``{"ok": value, "args": [...]}``, ``{"error": message}`` or
+    ``{"unusable": message}``; :class:`Unreadable` saying why when it holds more than
+    :data:`MAX_ITEMS` items or is not JSON."""
+    if count_items(frame) > MAX_ITEMS:
+        raise Unreadable(f"an answer of more than {MAX_ITEMS:,} items (numbers, strings, lists or objects)")
+    try:
+        return json.loads(frame)
+    except (ValueError, RecursionError) as error:
+        raise Unreadable(f"an answer that is not valid JSON ({str(error)[:200]})") from None
 
 
 GENERATORS = {"PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"}
@@ -103,7 +143,10 @@ def decode(data, depth: int = 0):
         dtype, value = data.get("__scalar__"), data.get("value")
         if dtype not in DTYPES or type(value) not in (bool, int, float):
             return opaque("numpy", str(dtype))
-        return np.array(value, dtype=dtype)[()]
+        try:
+            return np.array(value, dtype=dtype)[()]
+        except (ValueError, OverflowError):
+            return opaque("grader", "MalformedScalar")
     if "__tuple__" in data and type(data["__tuple__"]) is list:
         return tuple(decode(v, depth + 1) for v in data["__tuple__"])
     if "__dict__" in data and type(data["__dict__"]) is list:
@@ -118,47 +161,51 @@ def decode(data, depth: int = 0):
     return opaque("grader", "Malformed")
 
 
-def loads(text: str):
-    """Parse the kernel's answer: ``{"ok": value, "args": [...]}`` or ``{"error": message}``."""
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as error:
-        raise ValueError(f"the kernel's answer is not valid JSON: {error}") from None
-
-
 # Run in the student's kernel as its last cell: a loop that serves the grader's
 # requests over a Unix socket until the grader says "quit".  Each request asks
 # whether a name is defined, for a value, or for a call of the student's
-# function on the grader's data; every answer is data (JSON), and a grader
-# function among the arguments arrives as a proxy that sends its arguments over
-# the same socket and returns the grader's answer, so the grader's function
-# itself never enters the kernel.  Answers carry the request's id: a student's
-# code that writes to the socket itself can only send data it could have
-# returned, and a reply out of turn is refused.
-KERNEL_SERVICE = r'''
-def __grader_service(path):
+# function on the grader's data; every answer is data (JSON, one frame), and a
+# grader function among the arguments arrives as a proxy that sends its
+# arguments over the same socket and returns the grader's answer, so the
+# grader's function itself never enters the kernel.  An answer that cannot be
+# sent (an int too large for JSON, larger than the grader reads ...) is
+# replaced by an "unusable" answer saying why, so that it costs its part alone.
+# Answers carry the request's id: a student's code that writes to the socket
+# itself can only send data it could have returned, and a reply out of turn is
+# refused.  Started by ``__grader_service(path, cap_bytes, dtypes, max_depth, header_format)``.
+KERNEL_SERVICE = r"""
+def __grader_service(path, cap, dtypes, max_depth, header_format):
     import json as _json
     import socket as _socket
+    import struct as _struct
     import numpy as _np
 
+    header = _struct.Struct(header_format)
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sock.connect(path)
     stream = sock.makefile("rwb")
     namespace = globals()
 
-    def send(message):
-        stream.write(_json.dumps(message).encode() + b"\n")
+    def frame(message):
+        body = _json.dumps(message).encode()
+        if len(body) > cap:
+            raise ValueError("an answer of %.1f MB, more than the %.0f MB the grader reads"
+                             % (len(body) / 2**20, cap / 2**20))
+        return body
+
+    def send(body):
+        stream.write(header.pack(len(body)) + body)
         stream.flush()
 
     def receive():
-        line = stream.readline()
-        if not line:
+        size = stream.read(header.size)
+        if len(size) < header.size:
             raise ConnectionError("the grader closed the channel")
-        return _json.loads(line)
+        return _json.loads(stream.read(header.unpack(size)[0]))
 
     def proxy(index):
         def grader_function(*args):
-            send({"callback": index, "args": [enc(a) for a in args]})
+            send(frame({"callback": index, "args": [enc(a) for a in args]}))
             reply = receive()
             if "error" in reply:
                 raise ValueError(reply["error"])
@@ -166,14 +213,16 @@ def __grader_service(path):
         return grader_function
 
     def enc(v, depth=0):
-        if depth > 32:
+        if depth > max_depth:
             return {"__opaque__": "TooDeeplyNested", "module": "grader"}
         t = type(v)
         if t is _np.ndarray:
-            if v.dtype.kind not in "biuf":
+            if str(v.dtype) not in dtypes:
                 return {"__opaque__": "ndarray[" + str(v.dtype) + "]", "module": "numpy"}
             return {"__ndarray__": str(v.dtype), "shape": list(v.shape), "data": v.reshape(-1).tolist()}
-        if isinstance(v, _np.generic) and t.__module__ == "numpy" and v.dtype.kind in "biuf":
+        if isinstance(v, _np.generic) and t.__module__ == "numpy":
+            if str(v.dtype) not in dtypes:
+                return {"__opaque__": str(v.dtype), "module": "numpy"}
             return {"__scalar__": str(v.dtype), "value": v.item()}
         if v is None or t in (bool, int, float, str):
             return v
@@ -213,7 +262,7 @@ def __grader_service(path):
             request = receive()
             if request.get("kind") == "quit":
                 break
-            name = request.get("name")
+            name, number = request.get("name"), request.get("id")
             answer = {}
             try:
                 target = namespace.get(name)
@@ -227,9 +276,23 @@ def __grader_service(path):
                     answer = {"ok": enc(result), "args": [enc(a) for a in args]}
             except BaseException as error:
                 answer = {"error": type(error).__name__ + ": " + str(error)[:2000]}
-            answer["id"] = request.get("id")
-            send(answer)
+            answer["id"] = number
+            try:
+                body = frame(answer)
+            except BaseException as error:
+                message = str(error)[:300]
+                if not message.startswith("an answer of"):
+                    message = ("an answer that cannot be written as JSON (" + type(error).__name__ + ": "
+                               + message + ")")
+                body = frame({"unusable": message, "id": number})
+            send(body)
     finally:
         stream.close()
         sock.close()
-'''
+"""
+
+
+def service_cell(path: str, cap_bytes: int) -> str:
+    """The source of the cell that runs the service loop, connecting to the grader's socket at ``path``."""
+    return KERNEL_SERVICE + (f"\n__grader_service({path!r}, {cap_bytes}, {sorted(DTYPES)!r}, {MAX_DEPTH}, "
+                             f"{HEADER.format!r})\n")

@@ -6,19 +6,24 @@ worker grades many submissions, so the imports and the oracle cache are
 paid once; whatever kills it costs the job in hand alone (the command's
 pool starts another).  As root it takes a mount namespace of its own, so
 that its kernels' scratch spaces are invisible to the host and vanish with
-it however it ends; it dies with the command that started it.
+it however it ends; it dies with the command that started it.  It runs under the worker
+memory limit (``--worker-memory``): an answer of the kernel that exhausts it fails that
+submission (``channel.py``), and the worker goes on.  Its scratch spaces lie in its own
+temporary folder (``TMPDIR``, made by the pool), which the pool removes however the worker ends.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import sys
 
 from . import linux
 from .boxes import Boxes, adopt_orphans
 from .grader import grade
+from .kernel import MB
 from .limits import Limits
 
 
@@ -36,6 +41,13 @@ def serve(reply_fd: int, limits: Limits | None = None, private_mounts: bool = Fa
                 reply.flush()
     finally:
         boxes.close()
+
+
+def limit_memory(limits: Limits) -> None:
+    """Bound this worker's address space (the soft limit only: its kernels' launchers set their own)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    size = limits.worker_memory_mb * MB
+    resource.setrlimit(resource.RLIMIT_AS, (size if hard == resource.RLIM_INFINITY else min(size, hard), hard))
 
 
 def private_mounts() -> bool:
@@ -65,7 +77,10 @@ def main(argv: list[str]) -> None:
     adopt_orphans()
     if argv[:1] != ["--serve"] or len(argv) not in (2, 3):
         sys.exit("usage: python -m autograder.grading.worker --serve REPLY_FD [LIMITS_JSON]")
-    serve(int(argv[1]), Limits(**json.loads(argv[2])) if len(argv) > 2 else None, mounts)
+    limits = Limits(**json.loads(argv[2])) if len(argv) > 2 else None
+    if limits is not None:
+        limit_memory(limits)
+    serve(int(argv[1]), limits, mounts)
 
 
 if __name__ == "__main__":
