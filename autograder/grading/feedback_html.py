@@ -13,8 +13,15 @@ template sees only what this module lets through (a fixed notebook
 metadata, cell metadata it wrote itself, outputs of kinds that are escaped
 when rendered: streams, ``text/plain``, PNG and JPEG with checked base64,
 errors), each cell's output text capped; markdown is sanitised with an
-allow-list (no script, no event handler, no image, no style, no class: a
-student cannot dress text up as the grader's panels).  The page loads
+allow-list (no script, no event handler, no style, no class: a student
+cannot dress text up as the grader's panels; the only images are the PNG and
+JPEG pasted into a markdown cell, its ``attachments``, with checked base64,
+shown as ``data:`` images).  Building a page takes bounded time: markdown is
+rendered only within :data:`MARKDOWN_CELL_CAP`, :data:`MARKDOWN_LINE_CAP`
+and :data:`MARKDOWN_PAGE_CAP` (nbconvert's markdown and the sanitiser cost
+far more than linear time on some text) and shown as plain text beyond
+them; the page shows at most :data:`CELLS_CAP` cells and
+:data:`PAGE_SOURCE_CAP` characters of source besides the graded parts.  The page loads
 nothing: its Content-Security-Policy lets one script run, the inline MathJax
 of :mod:`.mathjax` (added only when a markdown cell may hold maths), which
 typesets the markdown cells offline and filters what the student's TeX can
@@ -33,17 +40,26 @@ import nbformat
 import nbgrader
 from jinja2 import DictLoader, FileSystemLoader, pass_context
 from nbconvert import HTMLExporter
+from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
 from traitlets.config import Config
 
 from .. import notebooks
 from ..feedback import NOTE, HideHiddenTests
 from . import mathjax
+from .submission import printable
 
 TEXT_CAP = 10_000  # characters of output text shown per cell
 SOURCE_CAP = 50_000  # characters of source shown per cell
 IMAGE_CAP = 2_000_000  # base64 characters of images shown per cell
 IMAGE_TYPES = ("image/png", "image/jpeg")
+MARKDOWN_CELL_CAP = 5_000  # characters of one markdown cell rendered as markdown; a longer one is shown as text
+MARKDOWN_LINE_CAP = 1_000  # characters of one line of a markdown cell rendered as markdown; the same
+MARKDOWN_PAGE_CAP = 10_000  # characters of markdown rendered per page; the cells after are shown as text
+PAGE_SOURCE_CAP = 200_000  # characters of source (code and markdown) shown per page
+CELLS_CAP = 300  # cells shown per page, besides the graded test cells
+AS_TYPED = (f"(this markdown is shown as typed: it is rendered up to {MARKDOWN_CELL_CAP} characters per cell, "
+            f"{MARKDOWN_LINE_CAP} per line and {MARKDOWN_PAGE_CAP} per page)")
 
 _FORMGRADER = Path(nbgrader.__file__).resolve().parent / "server_extensions" / "formgrader"
 NBGRADER_TEMPLATES = _FORMGRADER / "templates"
@@ -53,14 +69,26 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 # C0 controls other than tab, newline, carriage return and ESC (kept for ansi2html), DEL, lone surrogates
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f\ud800-\udfff]")
+_IMAGE_SRC = re.compile(r"^data:image/(png|jpeg);base64,[A-Za-z0-9+/]+={0,2}$")
+_PROTOCOL = re.compile(r"^([^:/?#]*):")  # what bleach takes for a link's scheme, once spaces and controls are gone
+
+
+def _attribute_allowed(tag: str, name: str, value: str) -> bool:
+    """The attributes student markdown keeps: links without ``data:`` URLs, images only as pasted ones."""
+    if tag == "img":
+        return name == "alt" or (name == "src" and bool(_IMAGE_SRC.match(value)))
+    if tag == "a" and name == "href":
+        scheme = _PROTOCOL.match(re.sub(r"[`\x00-\x20\x7f-\xa0\s]+", "", value))
+        return scheme is None or scheme.group(1).lower() in ("http", "https", "mailto")
+    return name in {"a": ("title",), "th": ("align",), "td": ("align",), "ol": ("start",)}.get(tag, ())
 
 # What student markdown may keep: text structure and links, nothing that runs, loads or imitates the grader.
 _CLEANER = bleach.Cleaner(
     tags={"p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "em", "strong", "b", "i", "u", "s", "del",
           "code", "pre", "kbd", "samp", "var", "blockquote", "ul", "ol", "li", "dl", "dt", "dd", "a", "span",
-          "div", "table", "thead", "tbody", "tr", "th", "td", "sup", "sub"},
-    attributes={"a": ["href", "title"], "th": ["align"], "td": ["align"], "ol": ["start"]},
-    protocols={"http", "https", "mailto"},
+          "div", "table", "thead", "tbody", "tr", "th", "td", "sup", "sub", "img"},
+    attributes=_attribute_allowed,
+    protocols={"http", "https", "mailto", "data"},  # data: only where _attribute_allowed lets it (pasted images)
     strip=False,  # a forbidden tag shows as text: the instructor sees what was tried
     strip_comments=True,
 )
@@ -130,12 +158,37 @@ class _FeedbackCss(Preprocessor):
         return nb, resources
 
 
+class _Attachments(dict):
+    """A cell's kept attachments, for nbconvert's renderer: one the cell lacks (never there, or not kept)
+    renders as an image with no source (dropped by the sanitiser), where nbconvert would raise."""
+
+    def __contains__(self, name) -> bool:
+        return True
+
+    def __missing__(self, name) -> dict:
+        return {"image/png": ""}
+
+
 class FeedbackExporter(HTMLExporter):
     """HTMLExporter whose markdown goes through the allow-list: student markdown cannot inject HTML."""
 
     @pass_context
     def markdown2html(self, context, source):
-        return _CLEANER.clean(super().markdown2html(context, source))
+        """nbconvert's own rendering (``HTMLExporter.markdown2html``) with the cell's kept attachments, no image
+        read from disk, and the allow-list."""
+        cell = context.get("cell", {})
+        if cell.get("metadata", {}).get("nnref_text"):  # shown as typed: escaped, in linear time
+            return f"<p><em>{AS_TYPED}</em></p><pre>{html.escape(source)}</pre>"
+        renderer = IPythonRenderer(escape=False, attachments=_Attachments(cell.get("attachments") or {}),
+                                   embed_images=False, anchor_link_text=self.anchor_link_text,
+                                   exclude_anchor_links=self.exclude_anchor_links, **self.lexer_options)
+        return _CLEANER.clean(MarkdownWithMath(renderer=renderer).render(source))
+
+    def default_filters(self):
+        """nbconvert's filters, but ``strip_files_prefix`` (Jupyter's ``/files/`` links, meaningless in a page
+        opened from disk) leaves the HTML as it is: its regex takes time quadratic in the length of a line."""
+        yield from super().default_filters()
+        yield ("strip_files_prefix", lambda text: text)
 
 
 def exporter() -> FeedbackExporter:
@@ -176,7 +229,7 @@ def write(notebook: dict | None, result: dict, path: Path, assignment: str) -> P
     resources = {
         "nbgrader": {"notebook": html.escape(path.stem), "score": float(result.get("score") or 0.0),
                      "max_score": float(result.get("max_score") or 0.0), "late_penalty": 0},
-        "feedback": {"student": _text(result.get("student")), "assignment": _text(assignment),
+        "feedback": {"student": _text(printable(str(result.get("student") or ""))), "assignment": _text(assignment),
                      "status": _text(result.get("status")), "error": _cap(_text(result.get("error")), TEXT_CAP)},
     }
     if not hasattr(_local, "exporter"):  # its templates compile on first use: one exporter per thread
@@ -194,28 +247,67 @@ def write(notebook: dict | None, result: dict, path: Path, assignment: str) -> P
 
 def _rebuild(notebook: dict, parts: dict) -> nbformat.NotebookNode:
     """A fresh notebook holding only what may be shown of ``notebook``, test cells scored from ``parts``."""
-    cells, shown = [], set()
+    cells, shown, left_out = [], set(), 0
+    source_left, markdown_left = PAGE_SOURCE_CAP, MARKDOWN_PAGE_CAP
     raw_cells = notebook.get("cells") if isinstance(notebook, dict) else None
     for raw in raw_cells if isinstance(raw_cells, list) else []:
         if not isinstance(raw, dict):
             continue
         meta = notebooks.nbgrader(raw)
-        source = _hide_hidden_tests(_text(raw.get("source")))
         gid = str(meta.get("grade_id", ""))
         if notebooks.is_test_cell(raw) and gid in parts and gid not in shown:
             shown.add(gid)
-            cells.append(_test_cell(parts[gid], source))
-        elif notebooks.is_code(raw):
+            cells.append(_test_cell(parts[gid], _cap_source(_hide_hidden_tests(_text(raw.get("source"))), "# ")))
+            continue
+        if len(cells) - len(shown) >= CELLS_CAP:
+            left_out += 1
+            continue
+        source = _hide_hidden_tests(_text(raw.get("source")))
+        comment = "# " if notebooks.is_code(raw) else ""
+        source = _cap_source(source[:source_left], comment, len(source))
+        source_left = max(0, source_left - len(source))
+        if notebooks.is_code(raw):
             count = raw.get("execution_count")
-            cell = nbformat.v4.new_code_cell(_cap_source(source, "# "), outputs=_outputs(raw.get("outputs")),
+            cell = nbformat.v4.new_code_cell(source, outputs=_outputs(raw.get("outputs")),
                                              execution_count=count if type(count) is int else None)
-            cells.append(_answer(cell, meta))
-        else:  # markdown, and raw cells shown as markdown: both go through the sanitiser
-            cells.append(_answer(nbformat.v4.new_markdown_cell(_cap_source(source, "")), meta))
+        elif _renderable(source, markdown_left):  # markdown, and raw cells shown as markdown: both sanitised
+            markdown_left -= len(source)
+            cell = nbformat.v4.new_markdown_cell(source)
+            images = _attachments(raw.get("attachments")) if raw.get("cell_type") == "markdown" else {}
+            if images:
+                cell["attachments"] = images
+        else:
+            cell = nbformat.v4.new_markdown_cell(source)
+            cell.metadata["nnref_text"] = True
+        cells.append(_answer(cell, meta))
+    if left_out:
+        cells.append(nbformat.v4.new_markdown_cell(f"*[... {left_out} more cells not shown: the page shows "
+                                                   f"{CELLS_CAP}]*"))
     for gid, part in parts.items():  # a test cell the submission lost still shows its part
         if gid not in shown:
             cells.append(_test_cell(part, "# (this test cell is missing from the submitted notebook)"))
     return _notebook(cells)
+
+
+def _renderable(source: str, markdown_left: int) -> bool:
+    """Whether a markdown cell is rendered as markdown: short enough, its lines too, and within the page's."""
+    return (len(source) <= min(MARKDOWN_CELL_CAP, markdown_left)
+            and all(len(line) <= MARKDOWN_LINE_CAP for line in source.split("\n")))
+
+
+def _attachments(raw) -> dict:
+    """The PNG and JPEG images pasted into a markdown cell, checked base64, at most ``IMAGE_CAP`` per cell."""
+    kept, left = {}, IMAGE_CAP
+    for name, bundle in raw.items() if isinstance(raw, dict) else []:
+        if not isinstance(name, str) or not isinstance(bundle, dict):
+            continue
+        for mime in IMAGE_TYPES:
+            image = _base64(bundle.get(mime))
+            if image and len(image) <= left:
+                kept[name] = {mime: image}
+                left -= len(image)
+                break
+    return kept
 
 
 def _parts_only(parts: dict, status) -> nbformat.NotebookNode:
@@ -288,10 +380,13 @@ def _cap(text: str, limit: int) -> str:
     return text[:limit] + f"\n[... {len(text) - limit} more characters not shown]"
 
 
-def _cap_source(source: str, comment: str) -> str:
-    if len(source) <= SOURCE_CAP:
-        return source
-    return source[:SOURCE_CAP] + f"\n{comment}[... {len(source) - SOURCE_CAP} more characters not shown]"
+def _cap_source(source: str, comment: str, length: int | None = None) -> str:
+    """``source`` (the first characters of a text of ``length``) cut at ``SOURCE_CAP``, saying what was cut."""
+    length = len(source) if length is None else length
+    shown = source[:SOURCE_CAP]
+    if len(shown) == length:
+        return shown
+    return shown + f"\n{comment}[... {length - len(shown)} more characters not shown]"
 
 
 def _outputs(raw) -> list:
