@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from nbgrader.api import Gradebook
+from nbgrader.api import Gradebook, MissingEntry
 
 from autograder import course, mutation, notebooks
 from autograder.grading import cli, limits, pool, sandbox, submission, wire
@@ -178,7 +178,7 @@ DAMAGED = {
     "extra_notebook": ("extra", "graded", "ignored extra files in the submission: scratch.ipynb"),
     "wrongly_named": ("rename", "ungradable", "missing notebook neurons.ipynb; the submission holds ['Neurons.ipynb']"),
     "no_notebook": ("remove", "ungradable", "missing notebook neurons.ipynb"),
-    "no_assignment_folder": ("nofolder", "ungradable", "no folder 01_neurons"),
+    "no_assignment_folder": ("nofolder", "missing", "no folder no_assignment_folder/01_neurons"),
     "empty_file": ("empty", "ungradable", "empty file"),
     "nbformat_3": ("nbformat3", "ungradable", "nbformat 3"),
     "cells_missing": ("nocells", "ungradable", "no list of cells"),
@@ -381,6 +381,8 @@ def test_damaged_notebooks_get_a_clear_status(graded, student):
     assert result["status"] == status
     if status == "graded":  # the locked cells come from the instructor's copy: nothing to gain, nothing lost
         assert result["score"] == FULL and any(message in w for w in result["warnings"]), result["warnings"]
+    elif status == "missing":  # nothing to grade: no score at all, rather than a zero
+        assert result["score"] is None and result["parts"] == [] and message in result["error"]
     else:
         assert result["score"] == 0 and message in result["error"]
 
@@ -395,6 +397,10 @@ def test_nothing_outside_the_sandbox_changed(graded):
     assert not list(folder.rglob(".grader-*"))  # no exchange file left behind
     with Gradebook(url_of(str(db)), course_id="nnref") as gb:
         for student, result in results.items():
+            if result["status"] == "missing":
+                with pytest.raises(MissingEntry):
+                    gb.find_submission("01_neurons", student)
+                continue
             submitted = gb.find_submission("01_neurons", student)
             assert submitted.score == result["score"] <= FULL
             assert {g.name: g.auto_score for g in submitted.notebooks[0].grades} == \
@@ -407,10 +413,12 @@ def test_report_csv_and_gradebook(graded):
     assert data["assignment"] == "01_neurons"
     assert set(results) == {"honest", "release", *DAMAGED, *(s for s in ATTACKS if JAIL or not ATTACKS[s][5])}
     for r in data["results"]:
-        assert set(r) == {"student", "status", "score", "max_score", "parts", "error", "warnings"}
+        assert set(r) == {"student", "status", "score", "max_score", "parts", "error", "warnings", "timestamp",
+                          "late_seconds", "penalty", "detail"}
     rows = report.with_suffix(".csv").read_text().splitlines()
-    assert rows[0].startswith("student,status,score,max_score,test_tlu")
-    assert any(row.startswith("honest,graded,14.0,14.0") for row in rows)
+    assert rows[0].startswith("student,status,score,max_score,late_seconds,penalty,test_tlu")
+    assert any(row.startswith("honest,graded,14.0,14.0,0.0,0.0") for row in rows)
+    assert any(row.startswith("no_assignment_folder,missing,,,0.0,0.0,,") for row in rows)
     assert "sandbox: " in run.stderr  # the protections in force, and any missing, said once at start
     assert run.stderr.count("sandbox: ") == 1 + run.stderr.count("MISSING protection")
     if JAIL:
@@ -421,10 +429,18 @@ def test_feedback_for_every_student(graded):
     root, folder, db, report, results, *_ = graded
     for student, result in results.items():
         page = root / "feedback" / student / "01_neurons" / "neurons.html"
+        notebook = root / "autograded" / student / "01_neurons" / "neurons.ipynb"
+        if result["status"] == "missing":
+            assert not page.exists() and not notebook.exists()
+            continue
         text = page.read_text()
         assert result["status"] in text and f"{result['score']:g}" in text
-        notebook = root / "autograded" / student / "01_neurons" / "neurons.ipynb"
         assert notebook.exists() == (result["status"] != "ungradable")
+        # what the grader tells a student never shows its code, paths or tracebacks (what the student's own
+        # code printed, shown on the page too, may of course quote anything it found)
+        told = [result["error"] or "", *(p["message"] for p in result["parts"])]
+        for leak in ("Traceback", str(course.ROOT), "autograder/", "site-packages", 'File "', "/tmp/"):
+            assert not any(leak in line for line in told), (student, leak, told)
     honest = (root / "feedback" / "honest" / "01_neurons" / "neurons.html").read_text()
     assert "BEGIN HIDDEN TESTS" not in honest and "test_tlu" in honest
 
@@ -442,7 +458,7 @@ def test_rerun_skips_and_force_regrades(tmp_path):
     assert _grade(folder, db).returncode == 0
     first = _journal(db)
     again = _grade(folder, db)
-    assert "1 already graded and skipped" in again.stdout and _journal(db) == first
+    assert "1 unchanged since recorded and skipped" in again.stdout and _journal(db) == first
     forced = _grade(folder, db, "--force")
     assert "1 graded (1 with full marks)" in forced.stdout
     assert _journal(db)["alice"] > first["alice"]
@@ -466,7 +482,7 @@ def test_sigkill_then_resume_grades_each_once(tmp_path):
     done = _safe_journal(db)
     assert 1 <= len(done) < 3, done
     rerun = _grade(folder, db)
-    assert f"{len(done)} already graded and skipped" in rerun.stdout
+    assert f"{len(done)} unchanged since recorded and skipped" in rerun.stdout
     journal = _journal(db)
     assert set(journal) == {"ann", "bob", "cid"}
     assert all(journal[s] == t for s, t in done.items())  # finished ones were not re-run
@@ -597,9 +613,10 @@ def _workers_of(command_pid: int) -> list[int]:
             if e.name.isdigit() and _parent(int(e.name)) == command_pid and b"--serve" in _cmdline(int(e.name))]
 
 
-def test_a_worker_killed_from_outside_costs_its_job_alone(tmp_path):
-    """The worker grading a slow notebook is killed mid-job: that submission fails with the reason, the
-    pool starts a new worker, and every other submission is graded."""
+def test_a_worker_killed_from_outside_is_an_error_retried_by_the_next_run(tmp_path):
+    """The worker grading a slow notebook is killed mid-job from outside: the grader's fault, so that
+    submission ends in ``error`` (no grade, no feedback, the cause listed, exit status 1), the pool starts a
+    new worker and grades every other submission, and the next run grades it and skips the rest."""
     folder, db, report = tmp_path / "submitted", tmp_path / "gradebook.db", tmp_path / "report.json"
     _write(folder, "slow", _notebook("gates", "import time\ntime.sleep(8)\n" + _solution("gates")))
     for student in ("ann", "bob", "cid"):
@@ -615,12 +632,23 @@ def test_a_worker_killed_from_outside_costs_its_job_alone(tmp_path):
     assert len(workers) == 1, workers
     os.kill(workers[0], signal.SIGKILL)
     out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-2000:]
+    assert proc.returncode == 1, err[-2000:]
     results = {r["student"]: r for r in json.loads(report.read_text())["results"]}
-    assert results["slow"]["status"] == "failed"
-    assert "the grading process ended" in results["slow"]["error"]
+    assert results["slow"]["status"] == "error" and results["slow"]["score"] is None
+    assert "a grading worker ended with code -9" in results["slow"]["error"]
+    assert "1 error" in out and "slow: a grading worker ended" in out
     assert all(results[s]["status"] == "graded" and results[s]["score"] == FULL for s in ("ann", "bob", "cid"))
+    assert set(_journal(db)) == {"ann", "bob", "cid"}
+    assert not (tmp_path / "feedback" / "slow").exists() and not (tmp_path / "autograded" / "slow").exists()
+    with Gradebook(url_of(str(db)), course_id="nnref") as gb, pytest.raises(MissingEntry):
+        gb.find_submission("01_neurons", "slow")
     assert _sandbox_processes() == []
+    rerun = _grade(folder, db, "--timeout", "30", report=report)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "to grade: 1 (1 new); skipped: 3 unchanged since recorded (3 graded" in rerun.stderr
+    results = {r["student"]: r for r in json.loads(report.read_text())["results"]}
+    assert results["slow"]["status"] == "graded" and results["slow"]["score"] == FULL
+    assert (tmp_path / "feedback" / "slow" / "01_neurons" / "neurons.html").exists()
 
 
 def test_two_threads_stopping_one_worker_at_once():

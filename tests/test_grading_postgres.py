@@ -182,7 +182,7 @@ def test_rerun_skips_all_and_force_regrades_once(graded):
     first = _journal(url)
     again = _grade(folder, url)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert f"{len(EXPECTED)} already graded and skipped" in again.stdout, again.stdout
+    assert f"{len(EXPECTED)} unchanged since recorded and skipped" in again.stdout, again.stdout
     assert _journal(url) == first
     forced = _grade(folder, url, "--force")
     assert forced.returncode == 0, forced.stderr[-3000:]

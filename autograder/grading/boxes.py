@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from . import linux, sandbox
+from .jobs import GraderFault
 from .kernel import Kernel
 from .limits import Limits
 
@@ -45,8 +46,21 @@ class Box:
             raise
 
     def connect(self) -> None:
-        """Wait until the kernel answers (it may have been launched a while ago)."""
-        self.kernel.client.start_new_kernel_client()
+        """Wait until the kernel answers (it may have been launched a while ago); ``GraderFault`` naming the
+        cause, with the end of the kernel's own log, when it never does: no student code has run yet."""
+        try:
+            self.kernel.client.start_new_kernel_client()
+        except Exception as error:
+            raise GraderFault(f"the kernel could not start ({type(error).__name__}: {error}); "
+                              f"the last line of its log: {self.last_log_line() or '(empty)'}") from error
+
+    def last_log_line(self) -> str:
+        """The last line of the kernel's own stdout and stderr (where the launcher and the jail report)."""
+        try:
+            text = (self.work / "kernel.log").read_bytes()[-4096:].decode(errors="replace")
+        except OSError:
+            return ""
+        return (text.strip().splitlines() or [""])[-1].strip()
 
     def close(self) -> None:
         try:

@@ -22,7 +22,10 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--workers", type=int, default=2, help="submissions graded at once (default 2)")
     g.add_argument("--db", default="gradebook.db", help="SQLite file or SQLAlchemy URL (default gradebook.db)")
     g.add_argument("--report", type=Path, help="write the JSON report here, and a CSV beside it")
-    g.add_argument("--force", action="store_true", help="regrade submissions already in the gradebook")
+    g.add_argument("--force", action="store_true", help="regrade every submission, changed or not (by default a "
+                   "rerun grades only new and changed submissions and earlier errors)")
+    g.add_argument("--student", action="append", default=[], metavar="NAME",
+                   help="grade (or regrade) only this student; repeatable")
     g.add_argument("--feedback", type=Path, help="feedback HTML goes to FEEDBACK/<student>/<assignment>/ and the "
                    "graded notebooks beside it in autograded/ (default: beside the submissions folder, as "
                    "nbgrader lays out a course)")
@@ -34,6 +37,9 @@ def checked(p: argparse.ArgumentParser, args: argparse.Namespace) -> limits.Limi
     """The limits the command line asks for, after refusing (exit status 2, naming the option) a bad value."""
     if args.workers <= 0:
         p.error(f"--workers must be positive, got {args.workers}")
+    for name in args.student:
+        if not name or name.startswith(".") or "/" in name or name != name.strip():
+            p.error(f"--student {name!r} is not a student's folder name")
     if not args.submissions.is_dir():
         p.error(f"--submissions {args.submissions} is not a directory")
     try:
@@ -54,6 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
     start = time.monotonic()
     code = grade_class(args.assignment, args.submissions, chosen, args.workers, args.db, force=args.force,
-                       report_path=args.report, feedback=args.feedback)
+                       report_path=args.report, feedback=args.feedback, students=args.student)
     print(f"done in {time.monotonic() - start:.1f} s", file=sys.stderr)
     return code

@@ -24,32 +24,43 @@ MESSAGE_CAP = 2000  # characters of a check's message kept per part
 
 
 def grade(job: dict, boxes: Boxes | None = None) -> dict:
-    """Grade one submission; never raises (a failure of the grader itself is a "failed" result).
+    """Grade one submission; never raises.  The grader's own failure (the kernel could not start, a check
+    raised, the disk filled ...) is an ``error`` result: no grade, and nothing of the grader's code in what
+    the student sees.
 
     ``boxes``: where its kernel comes from (a worker's, which launches the
     next kernel early); by default one launched for this job alone.
     """
-    assignment = course.get(job["assignment"])
-    table = assignment.parts()
-    folder = Path(job["folder"])
     try:
-        notebook = submission.load(folder, assignment.notebook)
+        assignment = course.get(job["assignment"])
+        table = assignment.parts()
+        folder = Path(job["folder"])
+    except Exception as error:
+        return jobs.no_grade(job, jobs.ERROR, f"the assignment cannot be loaded: {type(error).__name__}: {error}",
+                             traceback.format_exc())
+    try:
+        notebook = submission.load(folder, assignment.notebook, jobs.limits_of(job).notebook_mb)
     except ValueError as error:
         return jobs.result(job, table, jobs.UNGRADABLE, str(error))
+    except OSError as error:  # the submission is there but the grader cannot read it
+        return jobs.no_grade(job, jobs.ERROR, f"the submission cannot be read: {type(error).__name__}: "
+                             f"{error.strerror}", traceback.format_exc())
     own_boxes = boxes is None
-    boxes = Boxes() if own_boxes else boxes
     try:
+        boxes = Boxes() if own_boxes else boxes
         warnings = tampering.notes(notebook, notebooks.read(assignment.release()),
                                    submission.extra_files(folder, assignment.notebook))
         result = _run_and_score(job, assignment, table, notebook, boxes)
         if warnings:
             result["warnings"] = warnings
         return result
-    except Exception as error:  # the grader's own failure must not stop the others
-        return jobs.result(job, table, jobs.FAILED, f"internal error of the grader: {type(error).__name__}: {error}\n"
-                           + traceback.format_exc(limit=3))
+    except jobs.GraderFault as fault:
+        return jobs.no_grade(job, jobs.ERROR, str(fault), traceback.format_exc())
+    except Exception as error:  # the grader's own failure must not stop the others, nor count against anyone
+        return jobs.no_grade(job, jobs.ERROR, f"the grader raised {type(error).__name__}: {error}",
+                             traceback.format_exc())
     finally:
-        if own_boxes:
+        if own_boxes and isinstance(boxes, Boxes):
             boxes.close()
 
 
@@ -57,7 +68,12 @@ def _run_and_score(job: dict, assignment, table, notebook: dict, boxes: Boxes) -
     """Run the student's cells in a box, then check every part; the result with the graded notebook."""
     source = notebooks.read(assignment.source())
     variables = notebooks.test_arguments(source)
-    box = boxes.get(jobs.limits_of(job))
+    try:
+        box = boxes.get(jobs.limits_of(job))
+    except jobs.GraderFault:
+        raise
+    except Exception as error:  # before any student code runs: the set-up's fault
+        raise jobs.GraderFault(f"the kernel could not be launched: {type(error).__name__}: {error}") from error
     channel = Channel(box.kernel)
     try:
         (box.scratch / assignment.notebook).write_text(json.dumps(notebook))
@@ -70,7 +86,7 @@ def _run_and_score(job: dict, assignment, table, notebook: dict, boxes: Boxes) -
             result = jobs.result(job, table, jobs.GRADED, parts=parts)
             if box.kernel.errors:
                 result["notebook_errors"] = box.kernel.errors[:20]
-        result["notebook"] = merge.autograded(notebook, source, box.kernel.outputs)
+        result["notebook"] = merge.autograded(notebook, source, box.kernel.outputs, result["parts"])
         return result
     finally:
         channel.close()
@@ -80,14 +96,14 @@ def _run_and_score(job: dict, assignment, table, notebook: dict, boxes: Boxes) -
 def score_part(channel: Channel, grade_id: str, part, variable: str | None) -> dict:
     """Part ``grade_id``'s check on the stand-in for the notebook ``variable`` its hidden test cell names."""
     if variable is None:
-        return jobs.part(grade_id, part.points, message="the grader has no test for this part")
+        raise jobs.GraderFault(f"the hidden test of {grade_id} names no notebook variable to check")
     value = stand_in(channel, variable)
     try:
         part.check(value)
     except KernelFailure:
         raise
-    except AssertionError as error:
+    except AssertionError as error:  # the check's verdict on the student's answer
         return jobs.part(grade_id, part.points, message=str(error)[:MESSAGE_CAP])
-    except Exception as error:
-        return jobs.part(grade_id, part.points, message=f"{type(error).__name__}: {str(error)[:MESSAGE_CAP]}")
+    except Exception as error:  # checks turn every fault of the student's code into an AssertionError
+        raise jobs.GraderFault(f"the check of {grade_id} raised {type(error).__name__}: {error}") from error
     return jobs.part(grade_id, part.points, score=part.points)

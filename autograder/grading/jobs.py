@@ -10,6 +10,11 @@ and its result is what the report and the journal store for that student
 command: ``notebook`` (the graded notebook, for ``autograded/`` and the
 feedback page) and ``notebook_errors``.  The statuses a result may have,
 and what each means, are declared here and nowhere else.
+
+Whose fault a status is decides what is kept: ``graded``, ``failed`` and
+``ungradable`` are the submission's (recorded in the gradebook, with
+feedback); ``error`` is the grader's own (nothing recorded, retried by the
+next run) and ``missing`` means there was nothing to grade.
 """
 
 from __future__ import annotations
@@ -18,13 +23,23 @@ from pathlib import Path
 
 from .limits import Limits
 
-GRADED, FAILED, UNGRADABLE = "graded", "failed", "ungradable"
+GRADED, FAILED, UNGRADABLE, ERROR, MISSING = "graded", "failed", "ungradable", "error", "missing"
 STATUSES = {
     GRADED: "the notebook ran and every part was checked; a part's message says why it lost points",
-    FAILED: "the kernel died, ran past a time limit or printed too much (the error says which); the score is 0",
+    FAILED: "the student's code crashed the kernel, ran past a time limit, printed too much or exhausted a limit "
+            "(the error says which); the score is 0",
     UNGRADABLE: "the submission is not a notebook that can be run (missing, empty, invalid JSON, nbformat 3 ...); "
                 "the score is 0",
+    ERROR: "the grader's own fault (the kernel or jail could not start, a worker died, a check raised, the disk "
+           "or the gradebook failed): no grade and no feedback are written, the cause is listed for the "
+           "instructor, and the next run grades the submission again",
+    MISSING: "the student has no folder for this assignment: no grade and no feedback; graded once it appears",
 }
+RECORDED = (GRADED, FAILED, UNGRADABLE)  # the statuses that reach the gradebook, the journal and feedback
+
+
+class GraderFault(Exception):
+    """Raised by the grader's own code for a fault that is not the student's: the job's result is ``error``."""
 
 
 def make_job(assignment: str, student: str, folder: Path, limits: Limits) -> dict:
@@ -34,6 +49,15 @@ def make_job(assignment: str, student: str, folder: Path, limits: Limits) -> dic
 
 def limits_of(job: dict) -> Limits:
     return Limits(**job["limits"])
+
+
+def no_grade(job: dict, status: str, cause: str, detail: str = "") -> dict:
+    """The result of a job that gets no grade: ``error`` (``cause``: one line for the instructor, the same for
+    every student the same fault hits; ``detail``: a traceback or log, for the instructor only) or ``missing``."""
+    if status not in (ERROR, MISSING):
+        raise ValueError(f"status {status!r} records a grade; use result()")
+    return {"student": job["student"], "status": status, "score": None, "max_score": None, "parts": [],
+            "error": cause, "detail": detail}
 
 
 def part(grade_id: str, max_score: float, score: float = 0.0, message: str = "") -> dict:

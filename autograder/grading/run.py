@@ -8,15 +8,19 @@ any moment and run again grades each submission exactly once.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib
 import io
 import json
 import os
+import re
+import shutil
 import sys
 import tempfile
 import threading
 import time
+import traceback
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,10 +28,13 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .. import course, notebooks, oracles
-from . import gradebook, jobs, report, sandbox
+from . import gradebook, jobs, report, sandbox, submission
 from .gradebook import Book
 from .limits import Limits
 from .pool import Pool
+
+BREAKER = 3  # the first results of a run that, all ``error`` with one cause, stop it: the set-up is broken
+EXIT_ERRORS, EXIT_BREAKER = 1, 3  # the exit statuses besides 0 (2 is a bad command line)
 
 
 def warm_oracles(assignment, table) -> tuple[int, float]:
@@ -56,8 +63,10 @@ def warm_oracles(assignment, table) -> tuple[int, float]:
     return passed, time.monotonic() - start
 
 
-def save_feedback(result: dict, assignment, feedback: Path) -> None:
-    """The graded notebook (``autograded/``) and its feedback page (``feedback/``) of one result.
+def save_feedback(result: dict, assignment, feedback: Path) -> list[Path]:
+    """The graded notebook (``autograded/``) and its feedback page (``feedback/``) of one result, each with
+    the submission's ``timestamp.txt`` beside it as nbgrader copies it (``release_feedback`` reads it
+    there); the paths written.
 
     Written before the gradebook row, each file by an atomic rename: a run
     killed in between leaves the submission ungraded and a rerun rewrites
@@ -65,19 +74,128 @@ def save_feedback(result: dict, assignment, feedback: Path) -> None:
     """
     from . import feedback_html  # imported in the background since the command started
 
-    notebook = result.pop("notebook", None)
+    notebook = result.get("notebook")
     student, stem = result["student"], Path(assignment.notebook).stem
+    graded_dir = feedback.parent / "autograded" / student / assignment.name
+    page_dir = feedback / student / assignment.name
+    written = []
+
+    def replace(path: Path, text: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(text)
+        os.replace(partial, path)
+        written.append(path)
+
     if notebook is not None:
-        graded = feedback.parent / "autograded" / student / assignment.name / assignment.notebook
-        graded.parent.mkdir(parents=True, exist_ok=True)
-        partial = graded.with_name(graded.name + ".partial")
-        partial.write_text(json.dumps(notebook))
-        os.replace(partial, graded)
-    page = feedback / student / assignment.name / f"{stem}.html"
+        replace(graded_dir / assignment.notebook, json.dumps(notebook))
+    page = page_dir / f"{stem}.html"
     partial = page.parent / ".partial" / page.name
-    feedback_html.write(notebook, result, partial, assignment.name)
-    os.replace(partial, page)
-    partial.parent.rmdir()
+    try:
+        feedback_html.write(notebook, result, partial, assignment.name)
+        os.replace(partial, page)
+        written.append(page)
+    finally:
+        shutil.rmtree(partial.parent, ignore_errors=True)
+    if result.get("timestamp") is not None:
+        for folder in ([graded_dir] if notebook is not None else []) + [page_dir]:
+            replace(folder / submission.TIMESTAMP, result["timestamp"] + "\n")
+    return written
+
+
+def record(result: dict, assignment, feedback: Path, book) -> dict:
+    """Feedback, then the gradebook row and journal entry, of a result the student's work earned; the result,
+    or an ``error`` one (and no files left behind) when the grader cannot write them (a full disk, the
+    gradebook gone, a page it fails to build)."""
+    notebook = result.pop("notebook", None)
+    if result["status"] not in jobs.RECORDED:
+        return result
+    written: list[Path] = []
+    try:
+        written = save_feedback({**result, "notebook": notebook}, assignment, feedback)
+        book.record(result, notebook)
+        return result
+    except Exception as error:
+        for path in written:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return jobs.no_grade(result, jobs.ERROR, f"the grade could not be recorded: {type(error).__name__}: "
+                             f"{' '.join(str(error).split())[:300]}", traceback.format_exc())
+
+
+def signature(cause: str) -> str:
+    """A cause with its paths and numbers blanked: the same fault hitting two students has one signature."""
+    return re.sub(r"\d+", "N", re.sub(r"/[^\s:;,()'\"|]+", "<path>", cause))
+
+
+def tripped(first: list[dict]) -> bool:
+    """The circuit breaker: the first ``BREAKER`` results of a run all ``error``, with one cause."""
+    return (len(first) >= BREAKER and all(r["status"] == jobs.ERROR for r in first)
+            and len({signature(r["error"]) for r in first}) == 1)
+
+
+def plan(assignment, submissions: Path, db: str, force: bool, chosen: list[str]):
+    """Who this run grades: ``(jobs' submissions {student: (folder, fingerprint, timestamp, why)}, results kept
+    from earlier runs, missing results, refused results)``.
+
+    The class is every student with a folder in ``submissions`` and every
+    student of the gradebook (or only ``chosen``).  A submission is graded
+    when it is new, its fingerprint (notebook and ``timestamp.txt``) changed
+    since it was recorded, it is chosen, or ``force``; an earlier ``error``
+    left nothing recorded, so it is graded again.  A student without a
+    folder for the assignment is ``missing``.  A folder that is a symbolic link counts as the student's and
+    is refused when graded (``ungradable``); a student whose folder name the gradebook cannot store is refused
+    here, ``ungradable`` with no feedback and no gradebook row, and asked again by every run.
+    """
+    done = gradebook.finished(db, assignment.name)
+    if chosen:
+        students = sorted(set(chosen))
+    else:
+        folders = {p.name for p in submissions.iterdir() if (p.is_symlink() or p.is_dir())
+                   and not p.name.startswith(".")}
+        students = sorted(folders | gradebook.enrolled(db))
+    todo, kept, missing, refused = {}, [], [], []
+    for student in students:
+        folder = submissions / student / assignment.name
+        if not submission.submitted(folder):
+            missing.append(jobs.no_grade({"student": student}, jobs.MISSING,
+                                         f"no folder {student}/{assignment.name} in the submissions"))
+            continue
+        why_not = submission.unstorable(student)
+        if why_not:
+            refused.append(jobs.result({"student": submission.printable(student)}, assignment.parts(),
+                                       jobs.UNGRADABLE, why_not))
+            continue
+        fingerprint = submission.fingerprint(folder, assignment.notebook)
+        previous = done.get(student)
+        if force or chosen:
+            why = "chosen" if chosen else "forced"
+        elif previous is None:
+            why = "new"
+        elif previous.get("fingerprint") != fingerprint:
+            why = "changed"
+        else:
+            kept.append(previous)
+            continue
+        todo[student] = (folder, fingerprint, submission.timestamp(folder), why)
+    return todo, kept, missing, refused
+
+
+def explain_plan(todo: dict, kept: list[dict], missing: list[dict], refused: list[dict] = ()) -> str:
+    """One line saying what this run grades, refuses and skips, and why (names shown printable)."""
+    whys = collections.Counter(why for *_, why in todo.values())
+    line = f"to grade: {len(todo)}" + (f" ({', '.join(f'{n} {w}' for w, n in whys.items())})" if todo else "")
+    if kept:
+        statuses = collections.Counter(r["status"] for r in kept)
+        line += (f"; skipped: {len(kept)} unchanged since recorded ("
+                 + ", ".join(f"{n} {s}" for s, n in statuses.items()) + "; --student NAME or --force regrades)")
+    if missing:
+        shown = ", ".join(submission.printable(r["student"]) for r in missing[:10])
+        line += f"; missing: {len(missing)} with no folder ({shown}" + (", ...)" if len(missing) > 10 else ")")
+    if refused:
+        line += f"; refused: {len(refused)} with a folder name the gradebook cannot store (" + \
+            ", ".join(r["student"] for r in refused[:10]) + (", ...)" if len(refused) > 10 else ")")
+    return line
 
 
 def print_protections() -> None:
@@ -89,49 +207,66 @@ def print_protections() -> None:
 
 
 def grade_class(name: str, submissions: Path, limits: Limits, workers: int, db: str, force: bool = False,
-                report_path: Path | None = None, feedback: Path | None = None) -> int:
-    """Grade every student's submission of assignment ``name`` under ``submissions``; the exit status."""
+                report_path: Path | None = None, feedback: Path | None = None,
+                students: list[str] | None = None) -> int:
+    """Grade the students of ``submissions`` (or only ``students``) on assignment ``name``; the exit status:
+    0, or ``EXIT_ERRORS`` when a submission ended in ``error``, or ``EXIT_BREAKER`` when the circuit breaker
+    stopped the run."""
     assignment = course.get(name)
     table = assignment.parts()
     print_protections()
     feedback = feedback or submissions.resolve().parent / "feedback"
     cache = tempfile.TemporaryDirectory(prefix="nnref-oracles-")
     os.environ.setdefault(oracles.CACHE_ENV, cache.name)
-    pool = Pool(limits, workers)
+    # the journal is read directly (and a gradebook that cannot be opened is named) before anything runs
+    todo, kept, missing, refused = plan(assignment, submissions, db, force, students or [])
+    print(explain_plan(todo, kept, missing, refused), file=sys.stderr)
+    pool = Pool(limits, min(workers, len(todo)))
     # nbconvert and nbgrader's templates take a second or two to import: done meanwhile, not after the first result
     threading.Thread(target=importlib.import_module, args=("autograder.grading.feedback_html",), daemon=True).start()
     opening = ThreadPoolExecutor(1, thread_name_prefix="gradebook")
     book = None
     try:
-        # the journal is read directly (and a gradebook that cannot be opened is named) before anything runs;
         # nbgrader's Gradebook, which for a new database runs alembic in a subprocess (seconds), opens in the
         # background while the oracles are computed and the first submissions graded
-        done = {} if force else gradebook.finished(db, assignment.name)
         book = opening.submit(Book, db, assignment.name, assignment.notebook, table)
         try:
-            passed, seconds = warm_oracles(assignment, table)
-            print(f"oracles: computed once for {passed} of {len(table)} parts in {seconds:.1f} s", file=sys.stderr)
+            if todo:
+                passed, seconds = warm_oracles(assignment, table)
+                print(f"oracles: computed once for {passed} of {len(table)} parts in {seconds:.1f} s",
+                      file=sys.stderr)
         except Exception as error:  # the jobs compute what is missing themselves
             print(f"oracles: not precomputed ({type(error).__name__}: {error})", file=sys.stderr)
-        students = sorted(p.name for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
-        todo = [jobs.make_job(assignment.name, s, submissions / s / assignment.name, limits)
-                for s in students if s not in done]
-        results = [done[s] for s in students if s in done]
+        graded_now: list[dict] = []
+        stopped = False
         with tqdm(total=len(todo), unit="submission", desc=f"grading {assignment.name}") as bar:
-            for result in pool.map(todo):
-                save_feedback(result, assignment, feedback)
-                book.result().record(result)
-                results.append(result)
-                bar.set_postfix_str(f"{result['student']}: {result['status']} {result['score']:g}/"
-                                    f"{result['max_score']:g}")
+            for result in pool.map([jobs.make_job(assignment.name, student, folder, limits)
+                                    for student, (folder, *_) in todo.items()]):
+                _, fingerprint, timestamp, _ = todo[result["student"]]
+                result.update(fingerprint=fingerprint, timestamp=timestamp)
+                result = record(result, assignment, feedback, book.result())
+                graded_now.append(result)
+                shown_score = "" if result["score"] is None else f" {result['score']:g}/{result['max_score']:g}"
+                bar.set_postfix_str(f"{submission.printable(result['student'])}: {result['status']}{shown_score}")
                 bar.update()
+                if len(graded_now) == BREAKER and tripped(graded_now):
+                    stopped = True
+                    break
         book.result()  # opened (or its error raised) even when there was nothing to grade
+        if stopped:
+            pool.close()
+            print(f"\nstopped: the first {BREAKER} submissions all ended in error with the same cause, which is "
+                  f"the grading set-up's, not the students':\n  {graded_now[0]['error']}\n"
+                  "Nothing was recorded for anyone. Fix the set-up and run the same command again.", file=sys.stderr)
+        results = graded_now + refused + kept + missing
         if report_path:
             csv_path = report.write(report_path, assignment.name, results)
             print(f"report: {report_path} and {csv_path}", file=sys.stderr)
         print(f"feedback: {feedback}/<student>/{assignment.name}/", file=sys.stderr)
-        print(report.summary([r for r in results if r["student"] not in done], len(results) - len(todo)))
-        return 0
+        print(report.summary(graded_now + refused, kept, missing, unstarted=len(todo) - len(graded_now)))
+        if stopped:
+            return EXIT_BREAKER
+        return EXIT_ERRORS if any(r["status"] == jobs.ERROR for r in graded_now) else 0
     finally:
         pool.close()
         if book is not None:
