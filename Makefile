@@ -39,11 +39,12 @@ student-edition: $(STAMP)
 
 # The browser tests need Debian's Chromium: installed once per machine when
 # we are root with apt-get (as on CI), else they are skipped with the reason.
-# One BLAS thread per pytest worker: the workers already use every core.
+# One BLAS thread per pytest worker: the workers already use every core.  --dist loadgroup keeps each
+# xdist_group on one worker: the tests of the built book wait for one build there, not on both workers.
 test: $(STAMP)
 	@bash tools/install_browser.sh
 	@bash tools/install_postgres.sh
-	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --durations=15
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

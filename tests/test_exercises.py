@@ -563,23 +563,6 @@ def test_adding_an_assignment_takes_its_notebook_and_its_room_and_nothing_else(t
 
 @pytest.mark.nbgrader
 @pytest.mark.slow
-def test_committed_releases_equal_a_fresh_generate_assignment(tmp_path):
-    """`nbgrader generate_assignment` run from the repository root (its nbgrader_config.py), written to a
-    temporary release folder, reproduces the committed exercises/ exactly (up to volatile fields)."""
-    gradebook = course.ROOT / "gradebook.db"
-    before = gradebook.stat().st_mtime_ns if gradebook.exists() else None
-    for assignment in ASSIGNMENTS:
-        out = tmp_path / "release"
-        course.nbgrader("generate_assignment", assignment.name, "--force", "--no-db",
-                        f"--CourseDirectory.release_directory={out}", cwd=course.ROOT)
-        fresh = notebooks.read(out / assignment.name / assignment.notebook)
-        assert notebooks.normalise(fresh) == notebooks.normalise(notebooks.read(assignment.release())), (
-            f"exercises/{assignment.name} is out of date: run `make exercises`")
-    assert (gradebook.stat().st_mtime_ns if gradebook.exists() else None) == before, "the course gradebook was touched"
-
-
-@pytest.mark.nbgrader
-@pytest.mark.slow
 def test_feedback_shows_the_diagnosis_but_never_the_hidden_tests(tmp_path):
     """autograde + generate_feedback with the course configuration: the failure message reaches the
     student, the hidden test source does not (though the autograded notebook holds it)."""
