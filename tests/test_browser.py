@@ -24,6 +24,7 @@ reason.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import importlib
@@ -73,8 +74,10 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def browser():
+@contextlib.contextmanager
+def launched_chromium():
+    """Debian's Chromium, headless, driven by Playwright; the test is skipped, with the reason, where either
+    is missing."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (as root: bash tools/install_browser.sh)")
     try:
@@ -83,8 +86,16 @@ def browser():
         pytest.skip("the Playwright client is not installed (pip install -r requirements.txt)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with launched_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -358,18 +358,10 @@ FOREIGN_IN_MATHS = """() => {
 
 @pytest.fixture(scope="module")
 def chromium():
-    from test_browser import CHROMIUM, CHROMIUM_ARGS
+    from test_browser import launched_chromium
 
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (as root: bash tools/install_browser.sh)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the Playwright client is not installed (pip install -r requirements.txt)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @contextmanager

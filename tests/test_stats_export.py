@@ -217,29 +217,21 @@ def test_the_gradescope_schema_refuses_what_gradescope_would(gradebook):
 
 @pytest.mark.browser
 def test_the_stats_page_opens_in_chromium_with_every_plot(gradebook, tmp_path):
-    from test_browser import CHROMIUM, CHROMIUM_ARGS
-
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (as root: bash tools/install_browser.sh)")
-    from playwright.sync_api import sync_playwright
+    from test_browser import launched_chromium
 
     page_file = tmp_path / "stats.html"
     page_file.write_text(stats.assignment_html(grades.read(gradebook), "04_backprop"))
     errors = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            for width in (1280, 390):
-                page = browser.new_page(viewport={"width": width, "height": 800})
-                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.goto(page_file.as_uri())
-                widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
-                assert len(widths) == 2 and all(w > 0 for w in widths), widths
-                assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
-                page.close()
-        finally:
-            browser.close()
+    with launched_chromium() as browser:
+        for width in (1280, 390):
+            page = browser.new_page(viewport={"width": width, "height": 800})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(page_file.as_uri())
+            widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+            assert len(widths) == 2 and all(w > 0 for w in widths), widths
+            assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
+            page.close()
     assert errors == []
 
 
