@@ -150,6 +150,8 @@ def _installed(python: Path, name: str) -> bool:
     return found.returncode == 0
 
 
+# one worker runs them all, in turn: each takes the shared environment's lock, which a second worker would wait on
+@pytest.mark.xdist_group("colab")
 @pytest.mark.parametrize("twin", chapter_twins(), ids=lambda p: p.stem)
 def test_a_chapter_notebook_runs_alone_and_installs_the_course_package_itself(colab, twin, tmp_path):
     notebook = json.loads(twin.read_text())
