@@ -434,3 +434,25 @@ def test_student_tex_makes_no_link_script_class_id_or_style(chromium, hostile, t
     assert typeset == len(STUDENT_TEX) and not RAW_TEX.search(notes)
     assert foreign == [] and links == [] and scripts == 1
     assert any(r"$V = XW^\top$" in m for m in message) and outputs_typeset == 0  # the grader's text, as typed
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_page_with_a_lost_part_reads_on_a_laptop_and_a_phone(chromium, width, tmp_path):
+    """A student opens feedback on a phone as often as on a laptop: the page never scrolls sideways (long
+    messages, code and typeset math wrap or scroll in their own box)."""
+    assignment = course.get("04_backprop")
+    parts = [{"id": gid, "score": 0.0 if i == 0 else float(p.points), "max_score": float(p.points),
+              "message": "dW from dense_backward has shape (4, 3), expected (3, 4) (inputs: grad_out (1, 3), X (1, 4), "
+                         "W (3, 4)): it looks transposed " * 3 if i == 0 else ""}
+             for i, (gid, p) in enumerate(assignment.parts().items())]
+    result = {"student": "alice", "status": "graded", "score": sum(p["score"] for p in parts),
+              "max_score": sum(p["max_score"] for p in parts), "parts": parts, "error": None}
+    path = feedback_html.write(notebooks.read(assignment.release()), result, tmp_path / "page.html", assignment.name)
+    with offline(chromium, path) as (page, problems):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.wait_for_timeout(200)
+        overflow = page.evaluate("document.documentElement.scrollWidth") - width
+    assert problems == []
+    assert overflow <= 1, f"the page is {overflow} px wider than a {width} px screen"
