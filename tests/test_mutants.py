@@ -1,11 +1,16 @@
-"""The mutant catalogue through real ``nbgrader autograde``: tests for the tests.
+"""The mutant catalogue: tests for the tests.
 
-One nbgrader run per assignment grades every submission at once (the
-solutions, the untouched release, every mutant as its own student) in a
-temporary course directory.  The test then demands: the solutions get full
-marks; the release gets zero on every part; every buggy version scores zero
-on the parts it must lose and full marks on the parts it does not touch;
-every correct variant gets full marks; docs/mutants.md says exactly that.
+Every submission of an assignment (the solutions, the untouched release,
+every mutant) runs in this process, its test cells restored as nbgrader
+restores them.  The test then demands: the solutions get full marks; the
+release gets zero on every part; every buggy version scores zero on the parts
+it must lose and full marks on the parts it does not touch; every correct
+variant gets full marks; docs/mutants.md says exactly that.
+
+Real ``nbgrader autograde`` costs a kernel and seconds per submission, so
+one nbgrader run per assignment grades the solutions, the release and a
+sample (the first bug of every answer cell and a correct variant) in a
+temporary course directory, with the same demands: the two ways agree.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import pytest
 
 from autograder import assignments, course, notebooks
 from autograder.mutation import Mutant, bug, catalogue, expected_failures, minimum_bugs, must_keep, submission
-from autograder.mutation.runner import grade, judge, read_sections, section, summary
+from autograder.mutation.runner import grade, judge, quick_scores, read_sections, sample, section, summary
 
 ASSIGNMENTS = course.assignments()
 IDS = [a.name for a in ASSIGNMENTS]
@@ -64,15 +69,35 @@ def test_a_catalogue_names_parts_by_their_check_functions():
         bug("dense_backward", "x", "", replace=[("a", "b")], fails=["test_dense_dW"])
 
 
-@pytest.mark.nbgrader
-@pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS, ids=IDS)
-def test_catalogue_through_nbgrader(assignment, tmp_path):
-    scores = grade(assignment, tmp_path)
-    outcomes = judge(assignment, scores)
+def test_catalogue_in_process(assignment):
+    outcomes = judge(assignment, quick_scores(assignment))
     problems = [f"{o.student}: {'; '.join(o.problems)}" for o in outcomes if not o.ok]
     assert not problems, "\n".join(problems)
     totals = summary(outcomes)
     assert totals["caught"] == totals["bugs"] > 0 and totals["rejected"] == 0
     assert section(assignment, outcomes) == read_sections().get(assignment.name), (
         "docs/mutants.md is out of date: run python -m autograder.mutation --write")
+
+
+def test_the_sample_has_a_bug_of_every_answer_cell_and_a_variant():
+    assignment = course.get("04_backprop")
+    chosen = sample(assignment)
+    answers = notebooks.answer_cells(notebooks.read(assignment.source()))
+    assert {m.cell for m in chosen if not m.correct} == set(answers)
+    assert sum(m.correct for m in chosen) == 1
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS, ids=IDS)
+def test_a_sample_of_the_catalogue_through_nbgrader(assignment, tmp_path):
+    chosen = sample(assignment)
+    scores = grade(assignment, tmp_path, mutants=chosen)
+    outcomes = judge(assignment, scores, mutants=chosen)
+    problems = [f"{o.student}: {'; '.join(o.problems)}" for o in outcomes if not o.ok]
+    assert not problems, "\n".join(problems)
+    assert len(outcomes) == len(chosen) + 2
+    # nbgrader's gradebook and the in-process run give every sampled submission the same scores
+    quick = quick_scores(assignment, mutants=chosen)
+    assert {s: scores[s] for s in quick} == quick

@@ -61,33 +61,52 @@ class Outcome:
         return sum(s for s, _ in self.scores.values()), sum(t for _, t in self.scores.values())
 
 
-def submissions(assignment: course.Assignment, root: Path = course.ROOT) -> dict[str, tuple[Mutant | None, dict]]:
-    """``{student: (mutant, notebook)}``: the solutions, the untouched release, and every mutant."""
+def submissions(assignment: course.Assignment, root: Path = course.ROOT,
+                mutants: list[Mutant] | None = None) -> dict[str, tuple[Mutant | None, dict]]:
+    """``{student: (mutant, notebook)}``: the solutions, the untouched release, and every mutant (or only
+    ``mutants``)."""
     solution = notebooks.read(assignment.source(root))
     release = notebooks.read(assignment.release(root))
     out = {SOLUTION: (None, submission(release, solution)), RELEASE: (None, release)}
-    for mutant in catalogue(assignment):
+    for mutant in catalogue(assignment) if mutants is None else mutants:
         out[mutant.id] = (mutant, submission(release, solution, mutant))
     return out
 
 
-def grade(assignment: course.Assignment, workdir: Path, root: Path = course.ROOT) -> dict:
-    """Autograde every submission of the catalogue in ``workdir``; returns the gradebook's scores."""
+def sample(assignment: course.Assignment) -> list[Mutant]:
+    """A few mutants that stand for the catalogue: the first bug of every answer cell and the first correct
+    variant.  Every mutant runs in-process (:func:`quick_scores`); these also go through real nbgrader,
+    which costs seconds per submission, to show that both ways score alike."""
+    chosen, cells = [], set()
+    for mutant in catalogue(assignment):
+        if not mutant.correct and mutant.cell not in cells:
+            cells.add(mutant.cell)
+            chosen.append(mutant)
+    chosen += [m for m in catalogue(assignment) if m.correct][:1]
+    return chosen
+
+
+def grade(assignment: course.Assignment, workdir: Path, root: Path = course.ROOT,
+          mutants: list[Mutant] | None = None) -> dict:
+    """Autograde every submission of the catalogue (or the solutions, the release and ``mutants``) in
+    ``workdir``; returns the gradebook's scores."""
     workdir = Path(workdir)
     course.make_course(workdir, [assignment.name], root)
     course.generate_release(assignment.name, workdir)
-    for student, (_, notebook) in submissions(assignment, root).items():
+    for student, (_, notebook) in submissions(assignment, root, mutants).items():
         course.submit(workdir, assignment, student, notebook)
     course.nbgrader("autograde", assignment.name, cwd=workdir, env={CACHE_ENV: str(workdir / "oracle-cache")})
     return course.scores(workdir, assignment.name)
 
 
-def quick_scores(assignment: course.Assignment, root: Path = course.ROOT) -> dict:
-    """The same scores without nbgrader: each notebook's cells run in this process (an authoring aid)."""
+def quick_scores(assignment: course.Assignment, root: Path = course.ROOT, mutants: list[Mutant] | None = None) -> dict:
+    """The same scores without nbgrader: each notebook's cells run in this process, about a hundred times
+    faster (the catalogue's test in CI, and an authoring aid)."""
     solution = notebooks.read(assignment.source(root))
     tests, points = notebooks.test_cells(solution), notebooks.graded_parts(solution)
     out = {}
-    for student, (_, notebook) in tqdm(submissions(assignment, root).items(), desc=assignment.name, leave=False):
+    for student, (_, notebook) in tqdm(submissions(assignment, root, mutants).items(), desc=assignment.name,
+                                       leave=False):
         namespace, scores = {"__name__": "__main__"}, {}
         for cell in filter(notebooks.is_code, notebook["cells"]):
             gid = notebooks.grade_id(cell)
@@ -105,13 +124,15 @@ def quick_scores(assignment: course.Assignment, root: Path = course.ROOT) -> dic
     return out
 
 
-def judge(assignment: course.Assignment, scores: dict, root: Path = course.ROOT) -> list[Outcome]:
-    """Compare every submission's scores with what it must score."""
+def judge(assignment: course.Assignment, scores: dict, root: Path = course.ROOT,
+          mutants: list[Mutant] | None = None) -> list[Outcome]:
+    """Compare every submission's scores (the solutions', the release's, and every mutant's or only
+    ``mutants``') with what it must score."""
     table = assignment.parts()
     everything = tuple(table)
     outcomes = [Outcome(SOLUTION, None, scores.get(SOLUTION, {}), (), everything),
                 Outcome(RELEASE, None, scores.get(RELEASE, {}), everything, ())]
-    for mutant in catalogue(assignment):
+    for mutant in catalogue(assignment) if mutants is None else mutants:
         outcomes.append(Outcome(mutant.id, mutant, scores.get(mutant.id, {}),
                                 expected_failures(mutant, table), must_keep(mutant, table)))
     return outcomes
@@ -158,7 +179,8 @@ HEADER = """# The mutant catalogue
 Generated by `python -m autograder.mutation --write` (do not edit by hand); `tests/test_mutants.py`
 checks that it is up to date.  Every mutant below went through real `nbgrader autograde`: a *bug* must
 score zero on the parts listed under "must lose" and keep full marks on the parts that do not depend on
-it; a *correct* variant must get full marks.  See `autograder/mutation/__init__.py` for the rules and
+it; a *correct* variant must get full marks.  In CI every mutant runs in-process, and the solutions, the
+release and one bug per answer cell also through real nbgrader.  See `autograder/mutation/__init__.py` for the rules and
 docs/instructors.md for adding a mutant.
 """
 
