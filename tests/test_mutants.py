@@ -19,7 +19,17 @@ import pytest
 
 from autograder import assignments, course, notebooks
 from autograder.mutation import Mutant, bug, catalogue, expected_failures, minimum_bugs, must_keep, submission
-from autograder.mutation.runner import grade, judge, quick_scores, read_sections, sample, section, summary
+from autograder.mutation.runner import (
+    grade,
+    judge,
+    quick_run,
+    quick_scores,
+    read_sections,
+    sample,
+    section,
+    summary,
+    wrong_codes,
+)
 
 ASSIGNMENTS = course.assignments()
 IDS = [a.name for a in ASSIGNMENTS]
@@ -44,6 +54,7 @@ def test_catalogue_is_well_formed(assignment):
         assert set(expected_failures(mutant, table)) <= set(table), (mutant.id, expected_failures(mutant, table))
         if not mutant.correct:
             assert expected_failures(mutant, table), f"{mutant.id} must lose at least one part"
+            assert mutant.mistake, f"{mutant.id} states no mistake code (bug(..., mistake=...))"
         built = submission(release, solution, mutant)
         assert "### BEGIN SOLUTION" not in str(built)
 
@@ -71,13 +82,26 @@ def test_a_catalogue_names_parts_by_their_check_functions():
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS, ids=IDS)
 def test_catalogue_in_process(assignment):
-    outcomes = judge(assignment, quick_scores(assignment))
+    """Every mutant scores what it must, and its diagnosis carries the mistake code the catalogue states."""
+    scores, codes = quick_run(assignment)
+    outcomes = judge(assignment, scores)
     problems = [f"{o.student}: {'; '.join(o.problems)}" for o in outcomes if not o.ok]
     assert not problems, "\n".join(problems)
     totals = summary(outcomes)
     assert totals["caught"] == totals["bugs"] > 0 and totals["rejected"] == 0
     assert section(assignment, outcomes) == read_sections().get(assignment.name), (
         "docs/mutants.md is out of date: run python -m autograder.mutation --write")
+    assert not wrong_codes(assignment, codes), "\n".join(wrong_codes(assignment, codes))
+
+
+def test_a_wrong_mistake_code_is_reported():
+    assignment = course.get("04_backprop")
+    scores, codes = quick_run(assignment, mutants=[])
+    bug_ = next(m for m in catalogue(assignment) if not m.correct)
+    part = expected_failures(bug_, assignment.parts())[0]
+    problems = wrong_codes(assignment, {bug_.id: {part: "transposed" if bug_.mistake != "transposed" else "other"}})
+    assert any(p.startswith(bug_.id + ":") for p in problems)
+    assert len(problems) == sum(not m.correct for m in catalogue(assignment))  # the others: no code found
 
 
 def test_the_sample_has_a_bug_of_every_answer_cell_and_a_variant():

@@ -38,9 +38,11 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from dataclasses import replace as replace_field
 
 from .. import notebooks
 from ..course import Assignment
+from ..mistakes import check_code
 
 # answer cells with fewer than this many bugs fail tests/test_mutants.py, unless the catalogue's FEW_BUGS says less
 MINIMUM_BUGS = 5
@@ -57,6 +59,7 @@ class Mutant:
     source: str | None = None
     replace: tuple[tuple[str, str], ...] = ()
     fails: tuple[str, ...] | None = None
+    mistake: str | None = None  # a bug's: the mistake code its first lost part's diagnosis must carry
 
     @property
     def id(self) -> str:
@@ -76,9 +79,12 @@ class Mutant:
         return code
 
 
-def bug(cell: str, name: str, description: str, *, source: str | None = None, replace=(), fails=None) -> Mutant:
-    """A buggy version of ``cell``: it must lose the points of ``fails`` (check functions of the room)."""
-    return _make(cell, name, description, False, source, replace, fails)
+def bug(cell: str, name: str, description: str, *, source: str | None = None, replace=(), fails=None,
+        mistake: str | None = None) -> Mutant:
+    """A buggy version of ``cell``: it must lose the points of ``fails`` (check functions of the room), the
+    first of them with the diagnosis ``mistake`` (a code of :data:`autograder.mistakes.CODES`)."""
+    made = _make(cell, name, description, False, source, replace, fails)
+    return made if mistake is None else replace_field(made, mistake=check_code(mistake))
 
 
 def variant(cell: str, name: str, description: str, *, source: str | None = None, replace=()) -> Mutant:

@@ -22,6 +22,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .. import course, notebooks
+from ..checks import mistake_of
 from ..oracles import CACHE_ENV
 from . import Mutant, catalogue, expected_failures, must_keep, submission
 
@@ -102,12 +103,18 @@ def grade(assignment: course.Assignment, workdir: Path, root: Path = course.ROOT
 def quick_scores(assignment: course.Assignment, root: Path = course.ROOT, mutants: list[Mutant] | None = None) -> dict:
     """The same scores without nbgrader: each notebook's cells run in this process, about a hundred times
     faster (the catalogue's test in CI, and an authoring aid)."""
+    return quick_run(assignment, root, mutants)[0]
+
+
+def quick_run(assignment: course.Assignment, root: Path = course.ROOT,
+              mutants: list[Mutant] | None = None) -> tuple[dict, dict]:
+    """(:func:`quick_scores`, ``{student: {grade_id: mistake code}}`` of every part that lost points)."""
     solution = notebooks.read(assignment.source(root))
     tests, points = notebooks.test_cells(solution), notebooks.graded_parts(solution)
-    out = {}
+    out, codes = {}, {}
     for student, (_, notebook) in tqdm(submissions(assignment, root, mutants).items(), desc=assignment.name,
                                        leave=False):
-        namespace, scores = {"__name__": "__main__"}, {}
+        namespace, scores, codes[student] = {"__name__": "__main__"}, {}, {}
         for cell in filter(notebooks.is_code, notebook["cells"]):
             gid = notebooks.grade_id(cell)
             # test cells run as the instructor wrote them, as nbgrader restores them
@@ -116,12 +123,27 @@ def quick_scores(assignment: course.Assignment, root: Path = course.ROOT, mutant
                 with contextlib.redirect_stdout(io.StringIO()):
                     exec(compile(source, f"<{student}:{gid}>", "exec"), namespace)
                 passed = True
-            except Exception:  # a failing cell scores zero, as in nbgrader
+            except Exception as error:  # a failing cell scores zero, as in nbgrader
                 passed = False
+                if gid in tests:
+                    codes[student][gid] = mistake_of(error) if isinstance(error, AssertionError) else "crashed"
             if gid in tests:
                 scores[gid] = (points[gid] if passed else 0.0, points[gid])
         out[student] = scores
-    return out
+    return out, codes
+
+
+def wrong_codes(assignment: course.Assignment, codes: dict, root: Path = course.ROOT) -> list[str]:
+    """The bugs whose first lost part carries another mistake code than the catalogue states."""
+    table, problems = assignment.parts(), []
+    for mutant in catalogue(assignment):
+        if mutant.correct:
+            continue
+        first = expected_failures(mutant, table)[0]
+        found = codes.get(mutant.id, {}).get(first)
+        if found != mutant.mistake:
+            problems.append(f"{mutant.id}: {first} carries mistake {found!r}, the catalogue says {mutant.mistake!r}")
+    return problems
 
 
 def judge(assignment: course.Assignment, scores: dict, root: Path = course.ROOT,

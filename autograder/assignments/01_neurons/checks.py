@@ -12,7 +12,7 @@ import itertools
 
 import numpy as np
 
-from autograder.checks import assert_close, assert_equal, call, describe, field, to_array, to_scalar, unpack
+from autograder.checks import assert_close, assert_equal, call, describe, fail, field, to_array, to_scalar, unpack
 from autograder.parts import Parts
 from nnref import data
 from nnref.neurons import Perceptron
@@ -67,8 +67,8 @@ def _check_gate(gates, name: str):
     b = to_scalar(b, f'the bias of GATES["{name}"]')
     d = GATE_INPUTS[name]
     if w.shape != (d,):
-        raise AssertionError(f'the weights of GATES["{name}"] have shape {w.shape}; the {name.upper()} unit '
-                             f"has {d} input{'s' if d > 1 else ''}, so w has shape ({d},)")
+        fail(f'the weights of GATES["{name}"] have shape {w.shape}; the {name.upper()} unit '
+                             f"has {d} input{'s' if d > 1 else ''}, so w has shape ({d},)", "wrong_shape")
     X, y = data.truth_table(lambda bits: not bits[0], 1) if name == "not" else data.truth_table(name, 2)
     mistakes = {f"your unit computes {other} instead of {name.upper()}": table
                 for other, table in KNOWN[d].items() if other != name.upper()}
@@ -108,14 +108,14 @@ def check_xor(network):
     for name, shape in shapes.items():
         params[name] = to_array(field(network, "XOR_NETWORK", name), f'XOR_NETWORK["{name}"]')
         if params[name].shape != shape:
-            raise AssertionError(f'XOR_NETWORK["{name}"] has shape {params[name].shape}, expected {shape} '
-                                 "(W1 holds one row of weights per hidden unit: shape (n_out, n_in))")
+            fail(f'XOR_NETWORK["{name}"] has shape {params[name].shape}, expected {shape} '
+                                 "(W1 holds one row of weights per hidden unit: shape (n_out, n_in))", "wrong_shape")
     X, y = data.truth_table("xor", 2)
     W1, b1, w2, b2 = params.values()
     out = _network(X, W1, b1, w2, b2)
     if not np.array_equal(out, y) and np.array_equal(_network(X, W1.T, b1, w2, b2), y):
-        raise AssertionError("the XOR network is wrong, but it would be right with W1 transposed: row j of W1 "
-                             "holds the weights of hidden unit j (shape (n_out, n_in))")
+        fail("the XOR network is wrong, but it would be right with W1 transposed: row j of W1 "
+                             "holds the weights of hidden unit j (shape (n_out, n_in))", "transposed")
     hidden = unit(X, W1.T, b1)
     names = {table: name for name, table in KNOWN[2].items()}
     units = " and ".join(names.get(tuple(int(v) for v in column), "a non-gate") for column in hidden.T)

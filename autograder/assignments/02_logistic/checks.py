@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograder import oracles
-from autograder.checks import assert_close, call, describe, field, to_array, to_scalar, unpack
+from autograder.checks import assert_close, call, describe, fail, field, named, to_array, to_scalar, unpack
 from autograder.parts import Parts
 from nnref.activations import sigmoid
 from nnref.lda import LDA, LogisticRegression
@@ -242,7 +242,9 @@ def check_fit_logistic(fit_logistic):
         w_ref, b_ref, losses_ref = _fit_reference(X, y, lr, epochs)
         case = describe(X=X, y=y) + f", lr {lr}, epochs {epochs}"
         assert_close(to_array(w, "w from fit_logistic"), w_ref, "w from fit_logistic", case=case,
-                     mistakes={"gradient ascent: step along −∇L, not +∇L": _fit_reference(X, y, lr, epochs, sign=-1)[0],
+                     mistakes={named("sign_flipped",
+                                     "gradient ascent: step along −∇L, not +∇L"):
+                               _fit_reference(X, y, lr, epochs, sign=-1)[0],
                                "the learning rate is ignored": _fit_reference(X, y, 1.0, epochs)[0],
                                "starting from ones instead of zeros": _fit_reference(X, y, lr, epochs, start=1.0)[0],
                                "one step too few": _fit_reference(X, y, lr, epochs - 1)[0],
@@ -306,7 +308,7 @@ def comparison_key() -> dict:
 def check_comparison(better):
     """Which method generalises better when class 1 has far outliers."""
     if type(better) is not str or better.strip().lower() not in ("lda", "logistic"):
-        raise AssertionError(f'BETTER_ON_OUTLIERS must be the string "lda" or "logistic", got {better!r}')
+        fail(f'BETTER_ON_OUTLIERS must be the string "lda" or "logistic", got {better!r}', "wrong_type")
     better = better.strip().lower()
     key = comparison_key()
     if better != key["better"]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograder.checks import assert_close, assert_equal, call, describe, to_array, to_scalar
+from autograder.checks import assert_close, assert_equal, call, describe, named, to_array, to_scalar
 from autograder.parts import Parts
 
 PARTS = Parts()
@@ -114,9 +114,10 @@ def _check_loop(fn, name, batch_size, seeds):
         right = follow(X, y, theta0, lr, expected_batches, per_epoch)
         mistakes = {
             "the learning rate is ignored": follow(X, y, theta0, 1.0, expected_batches, per_epoch),
-            "gradient ascent: the step must go against the gradient": follow(X, y, theta0, lr, expected_batches,
+            named("sign_flipped",
+                  "gradient ascent: the step must go against the gradient"): follow(X, y, theta0, lr, expected_batches,
                                                                               per_epoch, sign=-1.0),
-            "every row holds the final θ: you stored one array and kept updating it in place":
+            named("in_place", "every row holds the final θ: you stored one array and kept updating it in place"):
                 np.tile(right[-1], (epochs + 1, 1)),
         }
         assert_close(thetas, right, f"the thetas returned by {name}", case=case, mistakes=mistakes)

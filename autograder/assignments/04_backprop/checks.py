@@ -14,7 +14,7 @@ import numpy as np
 
 from autograder import oracles
 from autograder.assignments.shared import mlp_by_hand, mlp_oracle, torch_activation
-from autograder.checks import assert_close, call, describe, field, to_array, to_scalar, unpack
+from autograder.checks import assert_close, call, describe, fail, field, named, to_array, to_scalar, unpack
 from autograder.parts import Parts
 from nnref import graph
 from nnref.activations import sigmoid
@@ -160,13 +160,15 @@ def activation_oracle(name, v, grad_out):
 def _activation_mistakes(name, v, g):
     if name == "sigmoid":
         s, s2 = sigmoid(np, v), sigmoid(np, sigmoid(np, v))
-        return {"the derivative is taken at the output, σ'(σ(v)), instead of at the pre-activation v":
+        return {named("output_derivative",
+                      "the derivative is taken at the output, σ'(σ(v)), instead of at the pre-activation v"):
                 g * s2 * (1 - s2),
                 "v·(1 − v): v is the pre-activation, not the output σ(v)": g * v * (1 - v),
                 "σ(1 + σ) instead of σ(1 − σ)": g * s * (1 + s)}
     if name == "tanh":
         t = np.tanh(v)
-        return {"the derivative is taken at the output, 1 − tanh²(tanh v), instead of at the pre-activation v":
+        return {named("output_derivative",
+                      "the derivative is taken at the output, 1 − tanh²(tanh v), instead of at the pre-activation v"):
                 g * (1 - np.tanh(t) ** 2),
                 "1 − v²: v is the pre-activation, not the output tanh(v)": g * (1 - v**2),
                 "1 − tanh(v) instead of 1 − tanh²(v)": g * (1 - t)}
@@ -178,7 +180,9 @@ def _activation_mistakes(name, v, g):
 def _check_activation(fn, name):
     for v, g in _activation_cases():
         got = to_array(call(fn, f"{name}_backward(grad_out, v)", grad_out=g, v=v), f"{name}_backward(grad_out, v)")
-        mistakes = {"missing activation derivative: grad_out returned unchanged": g, **_activation_mistakes(name, v, g)}
+        mistakes = {named("missing_derivative",
+                          "missing activation derivative: grad_out returned unchanged"): g,
+                    **_activation_mistakes(name, v, g)}
         assert_close(got, activation_oracle(name, v, g)["dv"], f"{name}_backward(grad_out, v)",
                      case=describe(grad_out=g, v=v), mistakes=mistakes)
 
@@ -215,9 +219,9 @@ def _mlp(mlp_loss_and_grads, seed):
     out = call(mlp_loss_and_grads, "mlp_loss_and_grads(X, y, params)", X=X, y=y, params=params)
     loss, grads = unpack(out, "mlp_loss_and_grads(X, y, params)", ("loss", "grads"))
     if type(grads) not in (list, tuple) or len(grads) != len(params):
-        raise AssertionError(f"grads must be a list with one (dW, db) pair per layer ({len(params)} layers), got "
+        fail(f"grads must be a list with one (dW, db) pair per layer ({len(params)} layers), got "
                              f"{type(grads).__name__}" + (f" of length {len(grads)}" if type(grads) in (list, tuple)
-                                                          else ""))
+                                                          else ""), "wrong_type")
     pairs = [unpack(pair, f"grads[{i}]", ("dW", "db")) for i, pair in enumerate(grads)]
     ref = mlp_oracle(X, y, [W for W, _ in params], [b for _, b in params], "tanh")
     case = f"X {X.shape}, y {y.shape}, layer sizes {[X.shape[1]] + [W.shape[0] for W, _ in params]}, tanh hidden"
@@ -226,8 +230,10 @@ def _mlp(mlp_loss_and_grads, seed):
 
 def _check_layer_grads(X, y, params, pairs, ref, case, layers):
     wrong = {name: mlp_by_hand(X, y, params, "tanh", name) for name in ("none", "output")}
-    labels = {"none": "missing activation derivative: the hidden layers' tanh'(u) is left out",
-              "output": "derivative at the output: 1 − tanh²(h) with h = tanh(u) instead of 1 − tanh²(u)"}
+    labels = {"none": named("missing_derivative",
+                            "missing activation derivative: the hidden layers' tanh'(u) is left out"),
+              "output": named("output_derivative",
+                              "derivative at the output: 1 − tanh²(h) with h = tanh(u) instead of 1 − tanh²(u)")}
     for i in layers:
         for j, name in enumerate(("dW", "db")):
             got = to_array(pairs[i][j], f"grads[{i}] {name}")

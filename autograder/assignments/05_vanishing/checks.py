@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograder.assignments.shared import mlp_by_hand, mlp_oracle
-from autograder.checks import assert_close, call, describe, to_array
+from autograder.checks import assert_close, call, describe, fail, named, to_array
 from autograder.parts import Parts
 from nnref import constraints
 
@@ -44,8 +44,11 @@ def check_layer_gradient_norms(layer_gradient_norms):
         case = f"X {X.shape}, layer sizes {[X.shape[1]] + [W.shape[0] for W, _ in params]}, sigmoid hidden"
         assert_close(got, expected, "the gradient norms from layer_gradient_norms", case=case,
                      batch_size=X.shape[0], mistakes={
-                         "missing activation derivative: σ'(v) is left out": norms_with(X, y, params, "none"),
-                         "derivative at the output: σ'(σ(v)) instead of σ'(v)": norms_with(X, y, params, "output"),
+                         named("missing_derivative",
+                               "missing activation derivative: σ'(v) is left out"): norms_with(X, y, params, "none"),
+                         named("output_derivative",
+                               "derivative at the output: σ'(σ(v)) instead of σ'(v)"):
+                             norms_with(X, y, params, "output"),
                          "the norms are listed last layer first": expected[::-1],
                          "squared norms ‖dW‖² instead of ‖dW‖": expected**2,
                          "the norms of the weights W instead of their gradients": [np.linalg.norm(W)
@@ -64,11 +67,11 @@ def _call_on_list(fn, what, grads, threshold):
     out = call(lambda: fn(work, threshold), what)
     for i, (before, after) in enumerate(zip(grads, work)):
         if not np.array_equal(before, after):
-            raise AssertionError(f"{what} modified grads[{i}] in place; return new arrays "
-                                 "(e.g. g * scale instead of g *= scale)")
+            fail(f"{what} modified grads[{i}] in place; return new arrays "
+                                 "(e.g. g * scale instead of g *= scale)", "in_place")
     if type(out) not in (list, tuple) or len(out) != len(grads):
         got = f"a {type(out).__name__}" + (f" of length {len(out)}" if type(out) in (list, tuple) else "")
-        raise AssertionError(f"{what} must return a list of {len(grads)} arrays, one per gradient; got {got}")
+        fail(f"{what} must return a list of {len(grads)} arrays, one per gradient; got {got}", "wrong_type")
     return [to_array(g, f"{what}[{i}]") for i, g in enumerate(out)]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograder import oracles
-from autograder.checks import assert_close, call, describe, to_array, to_scalar, unpack
+from autograder.checks import assert_close, call, describe, named, to_array, to_scalar, unpack
 from autograder.parts import Parts
 from nnref.activations import sigmoid, softplus
 
@@ -49,7 +49,9 @@ def check_bce_loss(bce_with_logits):
         u, y, loss, _, ref, case = _bce(bce_with_logits, seed)
         assert_close(np.array([to_scalar(loss, "the loss")]), np.array([ref["value"]]),
                      "the loss from bce_with_logits", case=case, batch_size=len(u),
-                     mistakes={"the loss summed over the batch instead of averaged": [np.sum(softplus(np, u) - y * u)],
+                     mistakes={named("batch_factor",
+                                     "the loss summed over the batch instead of averaged"):
+                               [np.sum(softplus(np, u) - y * u)],
                                "the sign of the y·u term is flipped": [np.mean(softplus(np, u) + y * u)],
                                "the labels are swapped (1 − y instead of y)": [np.mean(softplus(np, u) - (1 - y) * u)]})
 
@@ -100,7 +102,8 @@ def check_softmax_ce_loss(softmax_cross_entropy):
         picked = -_log_softmax(Z)[np.arange(len(y)), y]
         assert_close(np.array([to_scalar(loss, "the loss")]), np.array([ref["value"]]),
                      "the loss from softmax_cross_entropy", case=case, batch_size=len(y),
-                     mistakes={"the loss summed over the batch instead of averaged": [picked.sum()],
+                     mistakes={named("batch_factor",
+                                     "the loss summed over the batch instead of averaged"): [picked.sum()],
                                "the mean over every class, not only the true one": [np.mean(-_log_softmax(Z))],
                                "the sign is flipped: log-likelihood instead of its negative": [-picked.mean()]})
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograder.checks import assert_close, assert_equal, call, describe, to_array, to_scalar, unpack
+from autograder.checks import assert_close, assert_equal, call, describe, fail, to_array, to_scalar, unpack
 from autograder.parts import Parts
 
 PARTS = Parts()
@@ -99,8 +99,8 @@ def check_fit_relu_sum(fit_relu_sum):
         knots, coeffs = to_array(knots, "knots"), to_array(coeffs, "coeffs")
         intercept = to_scalar(intercept, "intercept")
         if knots.ndim != 1 or knots.shape != coeffs.shape:
-            raise AssertionError(f"fit_relu_sum for {name}: knots {knots.shape} and coeffs {coeffs.shape} must be "
-                                 "1-D arrays of the same length, one knot and one coefficient per unit")
+            fail(f"fit_relu_sum for {name}: knots {knots.shape} and coeffs {coeffs.shape} must be "
+                                 "1-D arrays of the same length, one knot and one coefficient per unit", "wrong_shape")
         grid = np.linspace(a, b, GRID_POINTS)
         error = np.abs(intercept + np.maximum(grid[:, None] - knots[None, :], 0) @ coeffs - f(grid))
         worst = int(np.argmax(error))
