@@ -32,7 +32,7 @@ ASSIGNMENTS = course.assignments()
 IDS = [a.name for a in ASSIGNMENTS]
 EXPECTED = [
     "01_neurons", "02_logistic", "03_gradient_descent", "04_backprop", "05_vanishing",
-    "06_relu", "07_losses", "08_universality", "09_regularisation",
+    "06_relu", "07_losses", "08_universality", "09_regularisation", "10_training",
 ]
 
 

@@ -193,9 +193,12 @@ def check_critical_lr(critical_learning_rate):
 
 @PARTS.add("test_classify_lr", points=2, uses=("classify_learning_rates", "critical_learning_rate"))
 def check_classify_lr(classify_learning_rates):
-    """True where GD on ½θᵀAθ converges (lr < 2/λ_max), False where it diverges; never near the boundary."""
-    factors = np.array([0.05, 0.5, 0.9, 0.97, 1.03, 1.2, 2.5, 0.7, 1.5])
+    """True where GD on ½θᵀAθ converges (lr < 2/λ_max), False where it does not: near the boundary, and
+    exactly on it for the diagonal A, whose 2/λ_max is exact in floating point (there the most curved
+    component keeps its size and flips sign every step: no convergence)."""
     for A, eigenvalues in _quadratics():
+        exact = np.count_nonzero(A - np.diag(np.diag(A))) == 0
+        factors = np.array([0.05, 0.5, 0.9, 0.97, 1.03, 1.2, 2.5, 0.7, 1.5] + ([1.0] if exact else []))
         A = (A + A.T) / 2
         lrs = factors * 2 / eigenvalues[-1]
         got = to_array(call(classify_learning_rates, "classify_learning_rates(A, lrs)", A=A, lrs=lrs),
@@ -205,4 +208,7 @@ def check_classify_lr(classify_learning_rates):
                      case=f"A with eigenvalues {np.round(eigenvalues, 3).tolist()}", labels=labels,
                      mistakes={"the threshold 1/λ_max instead of 2/λ_max": (lrs < 1 / eigenvalues[-1]).astype(float),
                                "the threshold 2/λ_min: the largest curvature limits the step":
-                                   (lrs < 2 / eigenvalues[0]).astype(float)})
+                                   (lrs < 2 / eigenvalues[0]).astype(float),
+                               named("boundary", "lr ≤ 2/λ_max: at exactly 2/λ_max gradient descent oscillates "
+                                                 "forever, it does not converge"):
+                                   (lrs <= 2 / eigenvalues[-1]).astype(float)})

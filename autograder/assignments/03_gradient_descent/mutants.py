@@ -168,6 +168,9 @@ CLASSIFY = [
     bug("classify_learning_rates", "threshold_lambda_min", "uses the smallest eigenvalue",
         replace=[("np.asarray(lrs) < critical_learning_rate(A)", "np.asarray(lrs) < 2 / np.linalg.eigvalsh(A)[0]")],
         mistake="named"),
+    bug("classify_learning_rates", "boundary_included", "lr ≤ 2/λ_max: the critical rate itself counted as converging",
+        replace=[("np.asarray(lrs) < critical_learning_rate(A)", "np.asarray(lrs) <= critical_learning_rate(A)")],
+        mistake="boundary"),
     bug("classify_learning_rates", "inverted", "True for the diverging ones", replace=[("<", ">=")],
         mistake="sign_flipped"),
     bug("classify_learning_rates", "ten_steps", "simulates 10 steps and compares the norm: too short to see "
@@ -190,7 +193,8 @@ def classify_learning_rates(A, lrs):
     eigenvalues = np.linalg.eigvalsh(A)
     return [bool(np.all(np.abs(1 - lr * eigenvalues) < 1)) for lr in lrs]
 '''),
-    variant("classify_learning_rates", "simulation", "runs 5000 steps from a generic start", source='''
+    variant("classify_learning_rates", "simulation", "runs 5000 steps from a generic start and asks whether θ "
+            "reached 0 (at the critical rate it keeps oscillating)", source='''
 def classify_learning_rates(A, lrs):
     verdict = []
     start = np.linspace(1.0, 2.0, A.shape[0])
@@ -199,7 +203,7 @@ def classify_learning_rates(A, lrs):
             theta = start.copy()
             for _ in range(5000):
                 theta = theta - lr * (A @ theta)
-            verdict.append(bool(np.linalg.norm(theta) < np.linalg.norm(start)))
+            verdict.append(bool(np.linalg.norm(theta) < 1e-3 * np.linalg.norm(start)))
     return np.array(verdict)
 '''),
 ]
