@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import grades as grades_module
-from .mistakes import explain
+from .mistakes import CODES, explain
 
 FULL = 1e-9  # a part or total within this of its maximum has full marks (scores are sums of floats)
 
@@ -150,6 +150,16 @@ def _figure_data(fig) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def colour(code: str) -> str:
+    """The one colour of a mistake code on every page: its place in :data:`CODES` on a 20-colour palette."""
+    from matplotlib import colormaps
+
+    known = list(CODES)
+    index = known.index(code) if code in known else len(known) - 1
+    red, green, blue, _ = colormaps["tab20"](index % 20)
+    return f"#{int(red * 255):02x}{int(green * 255):02x}{int(blue * 255):02x}"
+
+
 def _plots(parts: list[PartStats], totals: list[float], max_score: float) -> tuple[str, str]:
     import matplotlib
 
@@ -161,13 +171,13 @@ def _plots(parts: list[PartStats], totals: list[float], max_score: float) -> tup
     left = [0.0] * len(parts)
     for code in codes:
         values = [p.lost[code] / p.submissions if p.submissions else 0.0 for p in parts]
-        ax.barh([p.part for p in parts], values, left=left, label=code)
+        ax.barh([p.part for p in parts], values, left=left, label=code, color=colour(code))
         left = [a + b for a, b in zip(left, values)]
     ax.invert_yaxis()
     ax.set_xlabel("points lost per submission")
     ax.set_title("Where the points went, by mistake")
-    if codes:
-        ax.legend(fontsize=9, loc="lower right")
+    if codes:  # beside the bars, never over them
+        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     lost = _figure_data(fig)
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(8, 3))
@@ -202,7 +212,8 @@ def assignment_html(grades: grades_module.Grades, assignment: str) -> str:
 <title>{e(assignment)}: class statistics</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}
 table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ccc;padding:.3rem .5rem;text-align:left;
-overflow-wrap:anywhere}}.wide{{overflow-x:auto}}
+overflow-wrap:anywhere}}th,td:first-child{{overflow-wrap:normal;white-space:nowrap}}
+.wide{{overflow-x:auto}}
 img{{max-width:100%;height:auto}}</style></head>
 <body><h1>{e(assignment)}</h1>
 <p>{len(totals)} submissions; mean {_fmt(mean)} of {_fmt(max_score)} points.</p>

@@ -242,3 +242,10 @@ def test_the_command_lists_every_subcommand():
         assert f"  {command} " in done.stdout, done.stdout
     bare = subprocess.run([sys.executable, "-m", "autograder"], capture_output=True, text=True, cwd=ROOT)
     assert bare.returncode == 2 and "commands:" in bare.stdout
+
+
+def test_every_mistake_code_has_its_own_colour_on_every_page():
+    from autograder.mistakes import CODES
+
+    assert len({stats.colour(code) for code in CODES}) == len(CODES)
+    assert stats.colour("no_such_code") == stats.colour("other")
