@@ -133,6 +133,33 @@ def quick_run(assignment: course.Assignment, root: Path = course.ROOT,
     return out, codes
 
 
+def visible_failures(assignment: course.Assignment, root: Path = course.ROOT,
+                     mutants: list[Mutant] | None = None) -> dict[str, list[str]]:
+    """``{student: [grade_id of each test cell that failed]}`` when each submission runs top to bottom as the
+    student has it, with the release's visible tests only (what ``nbgrader validate`` reports before they
+    submit); a cell that fails does not stop the ones after it, as in ``validate``."""
+    out = {}
+    for student, (_, notebook) in submissions(assignment, root, mutants).items():
+        namespace, failed = {"__name__": "__main__"}, []
+        for cell in filter(notebooks.is_code, notebook["cells"]):
+            try:
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                    exec(compile(notebooks.cell_text(cell), f"<{student}:{notebooks.grade_id(cell)}>", "exec"),
+                         namespace)
+            except Exception:  # what validate reports for this cell
+                if notebooks.is_test_cell(cell):
+                    failed.append(notebooks.grade_id(cell))
+        out[student] = failed
+    return out
+
+
+def visible_misses(assignment: course.Assignment, root: Path = course.ROOT) -> list[str]:
+    """The catalogued bugs that lose hidden points yet pass every visible test: what a student would submit
+    believing it right (issue 15 wants none)."""
+    failures = visible_failures(assignment, root)
+    return [m.id for m in catalogue(assignment) if not m.correct and not failures.get(m.id)]
+
+
 def wrong_codes(assignment: course.Assignment, codes: dict, root: Path = course.ROOT) -> list[str]:
     """The bugs whose first lost part carries another mistake code than the catalogue states."""
     table, problems = assignment.parts(), []
