@@ -1,8 +1,8 @@
 """Notebooks run where students open them: a Colab-like machine, one notebook in an empty folder.
 
 The simulated Colab is a fresh virtual environment holding only what a
-Colab image has (ipykernel, NumPy, matplotlib, ipywidgets, torch at the
-course's pins) and never the course checkout.  pip inside it sees no index,
+Colab image has (ipykernel, NumPy, matplotlib, ipywidgets, torch, scikit-learn
+at the course's pins) and never the course checkout.  pip inside it sees no index,
 only the wheel of the student edition (``PIP_NO_INDEX``, ``PIP_FIND_LINKS``),
 so a notebook that needs the course package must install it itself, exactly
 as on Colab.  Each notebook is copied alone into an empty folder and executed
@@ -48,7 +48,7 @@ from tools import student_edition  # noqa: E402
 pytestmark = pytest.mark.slow
 
 # What a Colab image has that the notebooks may use; the versions are the course's pins.
-COLAB_PACKAGES = ("ipykernel", "numpy", "matplotlib", "ipywidgets", "torch", "tqdm")
+COLAB_PACKAGES = ("ipykernel", "numpy", "matplotlib", "ipywidgets", "torch", "tqdm", "scikit-learn")
 # What the course package brings that a Colab image lacks: installed by a chapter's install cell, and
 # removed again before the next chapter runs.
 INSTALLED_BY_THE_NOTEBOOK = ("nnref", "array-api-compat")
