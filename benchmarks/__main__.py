@@ -18,10 +18,22 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import book_builds, cuda, environment, gemm, gradcheck_cost, grading, mlp_step, report, timing
+from . import (
+    book_builds,
+    cuda,
+    environment,
+    gemm,
+    gradcheck_cost,
+    grading,
+    grading_dask,
+    mlp_step,
+    report,
+    stats_scale,
+    timing,
+)
 
 HERE = Path(__file__).resolve().parent
-ROWS = ("1", "2", "3", "4", "5", "6")
+ROWS = ("1", "2", "3", "4", "5", "6", "7", "8")
 
 
 @dataclass
@@ -103,6 +115,10 @@ def run_rows(rows, cfg: Config, book_root: Path, progress, gpu_device=None, dead
             out.append(grading.run(cfg, progress))
         elif row == "6":
             out.append(book_builds.run(cfg, book_root, progress))
+        elif row == "7":
+            out.append(grading_dask.run(cfg, progress))
+        elif row == "8":
+            out.append(stats_scale.run(cfg, progress))
     return out
 
 

@@ -5,6 +5,7 @@ In the command's process:
 * ``cli``: the command line, its options built from ``limits``;
 * ``run``: one run over a class: oracles, jobs, the pool, gradebook, feedback, report;
 * ``pool``: the worker processes, jobs in and results out (the executor a cluster engine can replace);
+* ``cluster``: the same executor on a Dask cluster (``--dask``): jobs carry the submission as plain data;
 * ``gradebook``: nbgrader's gradebook and the resumable journal;
 * ``report``: the JSON and CSV report;
 * ``feedback_html``: the feedback page of each student.

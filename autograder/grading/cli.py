@@ -29,6 +29,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--feedback", type=Path, help="feedback HTML goes to FEEDBACK/<student>/<assignment>/ and the "
                    "graded notebooks beside it in autograded/ (default: beside the submissions folder, as "
                    "nbgrader lays out a course)")
+    g.add_argument("--dask", metavar="ADDRESS", help="grade on a Dask cluster: its scheduler's address "
+                   "(tcp://HOST:PORT), or 'local' for a LocalCluster of --workers processes on this machine "
+                   "(default: the local pool of --workers processes)")
     limits.add_options(g.add_argument_group("limits per submission"))
     return p
 
@@ -60,6 +63,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
     start = time.monotonic()
     code = grade_class(args.assignment, args.submissions, chosen, args.workers, args.db, force=args.force,
-                       report_path=args.report, feedback=args.feedback, students=args.student)
+                       report_path=args.report, feedback=args.feedback, students=args.student, dask=args.dask)
     print(f"done in {time.monotonic() - start:.1f} s", file=sys.stderr)
     return code

@@ -14,7 +14,7 @@ import json
 import traceback
 from pathlib import Path
 
-from .. import course, notebooks
+from .. import checks, course, notebooks
 from . import jobs, merge, submission, tampering
 from .boxes import Boxes
 from .channel import Channel, stand_in
@@ -32,13 +32,15 @@ def grade(job: dict, boxes: Boxes | None = None) -> dict:
     next kernel early); by default one launched for this job alone.
     """
     try:
-        assignment = course.get(job["assignment"])
+        assignment, source, release = instructor(job)
         table = assignment.parts()
         folder = Path(job["folder"])
     except Exception as error:
         return jobs.no_grade(job, jobs.ERROR, f"the assignment cannot be loaded: {type(error).__name__}: {error}",
                              traceback.format_exc())
     try:
+        if job.get("refused"):  # read where the submissions are (a cluster's coordinator), and refused there
+            raise ValueError(job["refused"])
         notebook = submission.load(folder, assignment.notebook, jobs.limits_of(job).notebook_mb)
     except ValueError as error:
         return jobs.result(job, table, jobs.UNGRADABLE, str(error))
@@ -48,9 +50,9 @@ def grade(job: dict, boxes: Boxes | None = None) -> dict:
     own_boxes = boxes is None
     try:
         boxes = Boxes() if own_boxes else boxes
-        warnings = tampering.notes(notebook, notebooks.read(assignment.release()),
-                                   submission.extra_files(folder, assignment.notebook))
-        result = _run_and_score(job, assignment, table, notebook, boxes)
+        extra = job["extra_files"] if "extra_files" in job else submission.extra_files(folder, assignment.notebook)
+        warnings = tampering.notes(notebook, release, extra)
+        result = _run_and_score(job, assignment, table, notebook, boxes, source)
         if warnings:
             result["warnings"] = warnings
         return result
@@ -64,9 +66,18 @@ def grade(job: dict, boxes: Boxes | None = None) -> dict:
             boxes.close()
 
 
-def _run_and_score(job: dict, assignment, table, notebook: dict, boxes: Boxes) -> dict:
+def instructor(job: dict) -> tuple:
+    """(the assignment, the instructor's source notebook, its release): carried by the job as plain data when it
+    is graded away from the course files (``cluster.py``), else read from them."""
+    carried = job.get("instructor")
+    if carried:
+        return course.Assignment(job["assignment"], carried["notebook"]), carried["source"], carried["release"]
+    assignment = course.get(job["assignment"])
+    return assignment, notebooks.read(assignment.source()), notebooks.read(assignment.release())
+
+
+def _run_and_score(job: dict, assignment, table, notebook: dict, boxes: Boxes, source: dict) -> dict:
     """Run the student's cells in a box, then check every part; the result with the graded notebook."""
-    source = notebooks.read(assignment.source())
     variables = notebooks.test_arguments(source)
     try:
         box = boxes.get(jobs.limits_of(job))
@@ -103,7 +114,7 @@ def score_part(channel: Channel, grade_id: str, part, variable: str | None) -> d
     except KernelFailure:
         raise
     except AssertionError as error:  # the check's verdict on the student's answer
-        return jobs.part(grade_id, part.points, message=str(error)[:MESSAGE_CAP])
+        return jobs.part(grade_id, part.points, message=str(error)[:MESSAGE_CAP], mistake=checks.mistake_of(error))
     except Exception as error:  # checks turn every fault of the student's code into an AssertionError
         raise jobs.GraderFault(f"the check of {grade_id} raised {type(error).__name__}: {error}") from error
     return jobs.part(grade_id, part.points, score=part.points)

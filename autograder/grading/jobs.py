@@ -5,7 +5,13 @@ A job names one submission::
     {"assignment": "01_neurons", "student": "alice",
      "folder": "submitted/alice/01_neurons", "limits": {"memory_mb": 2048, ...}}
 
-and its result is what the report and the journal store for that student
+On a Dask cluster (``cluster.py``) a job travels without ``folder``: it
+carries the notebook's bytes (``submitted``, base64) and the names of the
+folder's other files (``extra_files``), or why it was refused (``refused``),
+and, on the worker, the instructor's notebooks (``instructor``); its result
+gains ``worker``.
+
+Its result is what the report and the journal store for that student
 (the schema is in ``report.py``), with two more keys while it travels to the
 command: ``notebook`` (the graded notebook, for ``autograded/`` and the
 feedback page) and ``notebook_errors``.  The statuses a result may have,
@@ -60,9 +66,13 @@ def no_grade(job: dict, status: str, cause: str, detail: str = "") -> dict:
             "error": cause, "detail": detail}
 
 
-def part(grade_id: str, max_score: float, score: float = 0.0, message: str = "") -> dict:
-    """The result of one graded part."""
-    return {"id": grade_id, "score": float(score), "max_score": float(max_score), "message": message}
+def part(grade_id: str, max_score: float, score: float = 0.0, message: str = "", mistake: str | None = None) -> dict:
+    """The result of one graded part; ``mistake``, the code of the mistake that cost it points
+    (:mod:`autograder.mistakes`), is ``None`` for full marks and ``other`` when no known mistake matches."""
+    if score < max_score and mistake is None:
+        mistake = "other"
+    return {"id": grade_id, "score": float(score), "max_score": float(max_score), "message": message,
+            "mistake": None if score >= max_score else mistake}
 
 
 def result(job: dict, table, status: str, error: str | None = None, parts: list[dict] | None = None) -> dict:
@@ -70,6 +80,8 @@ def result(job: dict, table, status: str, error: str | None = None, parts: list[
     assignment's ``{grade_id: Part}``) scores 0 with ``error`` as its message."""
     if status not in STATUSES:
         raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
-    parts = parts or [part(gid, p.points, message=error or "") for gid, p in table.items()]
+    # a notebook that could not run or be read scores 0 on every part; the mistake is the whole submission's
+    mistake = "crashed" if status == FAILED else "other"
+    parts = parts or [part(gid, p.points, message=error or "", mistake=mistake) for gid, p in table.items()]
     return {"student": job["student"], "status": status, "score": float(sum(p["score"] for p in parts)),
             "max_score": float(sum(p.points for p in table.values())), "parts": parts, "error": error}

@@ -5,12 +5,15 @@ JSON::
     {"assignment": "01_neurons",
      "results": [{"student": "alice", "status": "graded",
                   "score": 12.0, "max_score": 14.0,
-                  "parts": [{"id": "test_tlu", "score": 2.0, "max_score": 2.0, "message": ""}],
+                  "parts": [{"id": "test_tlu", "score": 2.0, "max_score": 2.0, "message": "",
+                             "mistake": null}],
                   "error": null, "warnings": [],
                   "timestamp": "2026-03-02 17:58:23.948203 UTC", "late_seconds": 0.0, "penalty": 0.0,
                   "detail": ""}]}
 
-``status`` is one of ``jobs.STATUSES``, where each is explained; ``error``
+A part's ``mistake`` is null at full marks, else the code of the mistake
+that cost it points (``autograder.mistakes.CODES``; ``other`` when none
+matched).  ``status`` is one of ``jobs.STATUSES``, where each is explained; ``error``
 says why a submission that is not ``graded`` scored 0, or, for ``error``
 and ``missing``, why it has no score (``score`` and ``max_score`` are then
 null, ``parts`` empty, and ``detail`` holds the grader's traceback or log,
@@ -24,6 +27,9 @@ gradebook recorded.  The CSV has one row per student: student, status,
 score, max_score, late_seconds, penalty, then one column per part; a cell
 that a spreadsheet would take for a formula (a student's folder name that
 begins with ``=``, ...) is neutralised by :func:`autograder.tables.safe`.
+A run on a Dask cluster (``--dask``) adds ``worker`` to each result it graded,
+the address of the Dask worker that graded it (``dask`` when the cluster gave
+the job up), and a last CSV column ``worker``.
 Where the terminal shows a student's name, it shows
 :func:`.submission.printable`.
 """
@@ -41,6 +47,7 @@ from .submission import printable
 KEYS = ("student", "status", "score", "max_score", "parts", "error", "warnings", "timestamp", "late_seconds",
         "penalty", "detail")
 DEFAULTS = {"warnings": [], "late_seconds": 0.0, "penalty": 0.0, "detail": ""}
+OPTIONAL = ("worker",)  # in the JSON, and a last CSV column, when a result has it
 
 
 def write(path: Path, assignment: str, results: list[dict]) -> Path:
@@ -48,20 +55,23 @@ def write(path: Path, assignment: str, results: list[dict]) -> Path:
     results = sorted(results, key=lambda r: r["student"])
     path = Path(path)
     path.write_text(json.dumps({"assignment": assignment,
-                                "results": [{k: r.get(k, DEFAULTS.get(k)) for k in KEYS} for r in results]},
+                                "results": [{**{k: r.get(k, DEFAULTS.get(k)) for k in KEYS},
+                                            **{k: r[k] for k in OPTIONAL if k in r}} for r in results]},
                                indent=1))
     table = path.with_suffix(".csv")
     part_ids = list(dict.fromkeys(p["id"] for r in results for p in r["parts"]))
+    optional = [k for k in OPTIONAL if any(k in r for r in results)]
     with table.open("w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         out = csv.writer(f)
         out.writerow([safe(h) for h in ["student", "status", "score", "max_score", "late_seconds", "penalty",
-                                        *part_ids]])
+                                        *part_ids, *optional]])
         for r in results:
             scores = {p["id"]: p["score"] for p in r["parts"]}
             numbers = ["" if r.get(k) is None else r[k] for k in ("score", "max_score")]
             lateness = [r.get(k, DEFAULTS[k]) for k in ("late_seconds", "penalty")]
             out.writerow([safe(cell) for cell in [r["student"], r["status"], *numbers, *lateness,
-                                                  *[scores.get(gid, "") for gid in part_ids]]])
+                                                  *[scores.get(gid, "") for gid in part_ids],
+                                                  *[r.get(k, "") for k in optional]]])
     return table
 
 

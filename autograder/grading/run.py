@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from .. import course, notebooks, oracles
 from . import gradebook, jobs, report, sandbox, submission
+from .cluster import Dask
 from .gradebook import Book
 from .limits import Limits
 from .pool import Pool
@@ -124,8 +125,11 @@ def record(result: dict, assignment, feedback: Path, book) -> dict:
 
 
 def signature(cause: str) -> str:
-    """A cause with its paths and numbers blanked: the same fault hitting two students has one signature."""
-    return re.sub(r"\d+", "N", re.sub(r"/[^\s:;,()'\"|]+", "<path>", cause))
+    """The kind of fault a cause names, up to its details (the text before the first ``(`` or ``:``), with
+    paths and numbers blanked: the same fault hitting two students has one signature even when its details
+    differ ("the kernel could not start (MemoryError ...)" and "(... [Errno 12] ...)": the same set-up)."""
+    kind = re.split(r"[(:]", cause, maxsplit=1)[0].strip()
+    return re.sub(r"\d+", "N", re.sub(r"/[^\s:;,()'\"|]+", "<path>", kind))
 
 
 def tripped(first: list[dict]) -> bool:
@@ -208,20 +212,22 @@ def print_protections() -> None:
 
 def grade_class(name: str, submissions: Path, limits: Limits, workers: int, db: str, force: bool = False,
                 report_path: Path | None = None, feedback: Path | None = None,
-                students: list[str] | None = None) -> int:
+                students: list[str] | None = None, dask: str | None = None) -> int:
     """Grade the students of ``submissions`` (or only ``students``) on assignment ``name``; the exit status:
     0, or ``EXIT_ERRORS`` when a submission ended in ``error``, or ``EXIT_BREAKER`` when the circuit breaker
-    stopped the run."""
+    stopped the run.  ``dask``: grade on that Dask cluster (``tcp://HOST:PORT``, or ``local`` for a
+    LocalCluster of ``workers`` processes, ``cluster.py``) instead of the local pool."""
     assignment = course.get(name)
     table = assignment.parts()
-    print_protections()
+    if not dask:  # on a cluster, each Dask worker says what its node lacks (cluster.py)
+        print_protections()
     feedback = feedback or submissions.resolve().parent / "feedback"
     cache = tempfile.TemporaryDirectory(prefix="nnref-oracles-")
     os.environ.setdefault(oracles.CACHE_ENV, cache.name)
     # the journal is read directly (and a gradebook that cannot be opened is named) before anything runs
     todo, kept, missing, refused = plan(assignment, submissions, db, force, students or [])
     print(explain_plan(todo, kept, missing, refused), file=sys.stderr)
-    pool = Pool(limits, min(workers, len(todo)))
+    pool = Dask(dask, limits, workers) if dask and todo else Pool(limits, min(workers, len(todo)))
     # nbconvert and nbgrader's templates take a second or two to import: done meanwhile, not after the first result
     threading.Thread(target=importlib.import_module, args=("autograder.grading.feedback_html",), daemon=True).start()
     opening = ThreadPoolExecutor(1, thread_name_prefix="gradebook")
