@@ -308,3 +308,21 @@ def test_appendix_page_without_and_with_results(tmp_path, quick_results):
 
     third = book_builds.build(tmp_path, tmp_path / "third.log")
     assert third["rc"] == 0 and third["executed"] == 0
+
+
+def test_stats_row_reads_back_the_synthetic_gradebook_it_wrote(tmp_path):
+    """Row 8's gradebook is nbgrader's: grades.read and nbgrader's own API agree on it."""
+    from nbgrader.api import Gradebook
+
+    from autograder import grades
+    from benchmarks.stats_scale import CODES, synthetic_gradebook
+
+    db = tmp_path / "gradebook.db"
+    count, submissions = synthetic_gradebook(db, students=12)
+    read = grades.read(str(db))
+    assert len(read.assignments) == count and len(read.submissions) == submissions
+    with Gradebook(f"sqlite:///{db}") as gb:
+        for (assignment, student), found in list(read.submissions.items())[:20]:
+            assert gb.find_submission(assignment, student).score == found.score
+    lost = [code for s in read.submissions.values() for code in s.mistakes.values()]
+    assert lost and set(lost) <= set(CODES)

@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import course, notebooks
+from autograder import course, grades, notebooks, stats
 from autograder.grading.gradebook import COURSE_ID, JOURNAL
-from autograder.mutation import submission
+from autograder.mutation import catalogue, expected_failures, submission
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("postgres")]
 ASSIGNMENT = course.get("01_neurons")
@@ -217,3 +217,45 @@ def test_missing_database_is_named(server, tmp_path):
     last = _refused(_grade(folder, server.url("no_such_db")))
     assert last.startswith(f"cannot open the gradebook {server.url('no_such_db')}: "), last
     assert 'database "no_such_db" does not exist' in last
+
+
+def test_stats_of_a_class_of_catalogue_mutants_graded_into_postgres(server, tmp_path):
+    """The mistake codes travel from the checks through the command into the journal on PostgreSQL, and
+    ``stats`` counts them: each bug's first lost part carries the code its catalogue entry states."""
+    table = ASSIGNMENT.parts()
+    bugs, codes = [], set()
+    for mutant in catalogue(ASSIGNMENT):  # one bug per mistake code the catalogue names, for a varied class
+        if not mutant.correct and mutant.mistake not in codes:
+            codes.add(mutant.mistake)
+            bugs.append(mutant)
+    assert len(bugs) >= 4, [m.mistake for m in bugs]
+    folder = tmp_path / "submitted"
+    release, solution = (notebooks.read(p) for p in (ASSIGNMENT.release(), ASSIGNMENT.source()))
+    _write(folder, "honest", submission(release, solution))
+    for mutant in bugs:
+        _write(folder, mutant.name, submission(release, solution, mutant))
+    server._check("createdb", "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres", "stats_class")
+    url, report = server.url("stats_class"), tmp_path / "report.json"
+    run = _grade(folder, url, report=report)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = {r["student"]: r for r in json.loads(report.read_text())["results"]}
+    for mutant in bugs:
+        parts = {p["id"]: p for p in results[mutant.name]["parts"]}
+        first = expected_failures(mutant, table)[0]
+        assert parts[first]["score"] == 0 and parts[first]["mistake"] == mutant.mistake, (mutant.id, parts[first])
+    assert all(p["mistake"] is None for p in results["honest"]["parts"])
+    # what stats reads back from the server is what the report says, part by part and code by code
+    read = grades.read(url, [ASSIGNMENT.name])
+    part_stats, totals = stats.assignment_stats(read, ASSIGNMENT.name)
+    assert sorted(totals) == sorted(r["score"] for r in results.values())
+    for part in part_stats:
+        lost = [p for r in results.values() for p in r["parts"] if p["id"] == part.part and p["mistake"]]
+        expected = {}
+        for p in lost:
+            expected[p["mistake"]] = expected.get(p["mistake"], 0) + 1
+        assert dict(part.students) == expected, part.part
+    shown = subprocess.run([sys.executable, "-m", "autograder", "stats", ASSIGNMENT.name, "--db", url],
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    for mutant in bugs:
+        assert mutant.mistake in shown.stdout, (mutant.mistake, shown.stdout)
