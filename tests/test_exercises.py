@@ -476,7 +476,8 @@ from .checks import check_double
 
 FEW_BUGS = {"double": 1}
 MUTANTS = [
-    bug("double", "square", "x² instead of 2x", replace=[("2 * x", "x * x")], fails=[check_double]),
+    bug("double", "square", "x² instead of 2x", replace=[("2 * x", "x * x")], fails=[check_double],
+        mistake="other"),
     variant("double", "sum", "x + x", replace=[("2 * x", "x + x")]),
 ]
 '''
@@ -552,10 +553,11 @@ def test_adding_an_assignment_takes_its_notebook_and_its_room_and_nothing_else(t
     assert (root / "exercises" / TINY / "tiny.ipynb").is_file()
     assert f"{TINY}: 1/1 bugs caught, 0/1 correct variants rejected" in run("-m", "autograder.mutation", TINY,
                                                                              "--quick")
-    # the suite's own checks, parametrised over the assignments it discovers (docs/mutants.md needs the real run)
+    # the suite's own checks, parametrised over the assignments it discovers (docs/mutants.md needs the real run);
+    # a new assignment is not among the releases whose visible tests are still being completed (issue 15)
     report = run("-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider", "-q", "tests/test_exercises.py",
                  "tests/test_mutants.py", "-k", f"{TINY} and not nbgrader and not docs_table")
-    assert re.search(r"\b5 passed\b", report) and "failed" not in report, report[-3000:]
+    assert re.search(r"\b7 passed\b", report) and "failed" not in report, report[-3000:]
 
 
 # --- real nbgrader ---------------------------------------------------------------------------------------------

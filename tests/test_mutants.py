@@ -15,6 +15,8 @@ temporary course directory, with the same demands: the two ways agree.
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from autograder import assignments, course, notebooks
@@ -82,18 +84,29 @@ def test_a_catalogue_names_parts_by_their_check_functions():
         bug("dense_backward", "x", "", replace=[("a", "b")], fails=["test_dense_dW"])
 
 
+@functools.cache
+def _in_process(name: str):
+    """(scores, mistake codes) of every submission of assignment ``name``, run in this process once."""
+    return quick_run(course.get(name))
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS, ids=IDS)
 def test_catalogue_in_process(assignment):
     """Every mutant scores what it must, and its diagnosis carries the mistake code the catalogue states."""
-    scores, codes = quick_run(assignment)
+    scores, codes = _in_process(assignment.name)
     outcomes = judge(assignment, scores)
     problems = [f"{o.student}: {'; '.join(o.problems)}" for o in outcomes if not o.ok]
     assert not problems, "\n".join(problems)
     totals = summary(outcomes)
     assert totals["caught"] == totals["bugs"] > 0 and totals["rejected"] == 0
+    assert not wrong_codes(assignment, codes), "\n".join(wrong_codes(assignment, codes))
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS, ids=IDS)
+def test_docs_table_of_mutants_is_up_to_date(assignment):
+    outcomes = judge(assignment, _in_process(assignment.name)[0])
     assert section(assignment, outcomes) == read_sections().get(assignment.name), (
         "docs/mutants.md is out of date: run python -m autograder.mutation --write")
-    assert not wrong_codes(assignment, codes), "\n".join(wrong_codes(assignment, codes))
 
 
 def test_a_wrong_mistake_code_is_reported():
@@ -139,7 +152,8 @@ def test_the_solutions_pass_every_visible_test_and_a_blank_release_fails_them():
 # Issue 15: every catalogued bug that loses hidden points must fail a visible test before it is submitted.
 # Measured on this commit (bugs caught by the visible tests): 01 29/34, 02 28/36, 03 24/30, 04 38/51, 05 20/24,
 # 06 42/46, 07 30/33, 08 17/29, 09 15/21, 10 38/42. The marks come off as each release reaches 100%.
-VISIBLE_NOT_YET = {a.name for a in ASSIGNMENTS}
+VISIBLE_NOT_YET = {"01_neurons", "02_logistic", "03_gradient_descent", "04_backprop", "05_vanishing", "06_relu",
+                   "07_losses", "08_universality", "09_regularisation", "10_training"}  # a new one must pass
 
 
 @pytest.mark.parametrize("assignment", [
