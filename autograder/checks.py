@@ -214,11 +214,6 @@ def _all_close(received, expected, rtol, atol) -> bool:
     return received.shape == expected.shape and bool(np.all(_close(received, expected, rtol, atol)))
 
 
-def shape_hint(received: tuple, expected: tuple) -> str:
-    """The likely cause of a wrong shape."""
-    return _shape_diagnosis(received, expected)[1]
-
-
 def _shape_diagnosis(received: tuple, expected: tuple) -> tuple[str, str]:
     """(mistake code, likely cause) of a wrong shape."""
     received, expected = tuple(received), tuple(expected)

@@ -106,30 +106,39 @@ def quick_scores(assignment: course.Assignment, root: Path = course.ROOT, mutant
     return quick_run(assignment, root, mutants)[0]
 
 
+def run_cells(notebook: dict, student: str, source_of=notebooks.cell_text):
+    """Run ``notebook``'s code cells top to bottom in one fresh namespace in this process, each cell's text
+    given by ``source_of(cell)``; yields ``(cell, the exception it raised or None)``.  A failing cell does not
+    stop the ones after it, as in nbgrader."""
+    namespace = {"__name__": "__main__"}
+    for cell in filter(notebooks.is_code, notebook["cells"]):
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                exec(compile(source_of(cell), f"<{student}:{notebooks.grade_id(cell)}>", "exec"), namespace)
+            yield cell, None
+        except Exception as error:  # the cell's verdict, reported to the caller
+            yield cell, error
+
+
 def quick_run(assignment: course.Assignment, root: Path = course.ROOT,
               mutants: list[Mutant] | None = None) -> tuple[dict, dict]:
     """(:func:`quick_scores`, ``{student: {grade_id: mistake code}}`` of every part that lost points)."""
     solution = notebooks.read(assignment.source(root))
     tests, points = notebooks.test_cells(solution), notebooks.graded_parts(solution)
+
+    def restored(cell: dict) -> str:  # test cells run as the instructor wrote them, as nbgrader restores them
+        return notebooks.cell_text(tests.get(notebooks.grade_id(cell), cell))
+
     out, codes = {}, {}
     for student, (_, notebook) in tqdm(submissions(assignment, root, mutants).items(), desc=assignment.name,
                                        leave=False):
-        namespace, scores, codes[student] = {"__name__": "__main__"}, {}, {}
-        for cell in filter(notebooks.is_code, notebook["cells"]):
+        out[student], codes[student] = {}, {}
+        for cell, error in run_cells(notebook, student, restored):
             gid = notebooks.grade_id(cell)
-            # test cells run as the instructor wrote them, as nbgrader restores them
-            source = notebooks.cell_text(tests[gid] if gid in tests else cell)
-            try:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    exec(compile(source, f"<{student}:{gid}>", "exec"), namespace)
-                passed = True
-            except Exception as error:  # a failing cell scores zero, as in nbgrader
-                passed = False
-                if gid in tests:
-                    codes[student][gid] = mistake_of(error) if isinstance(error, AssertionError) else "crashed"
             if gid in tests:
-                scores[gid] = (points[gid] if passed else 0.0, points[gid])
-        out[student] = scores
+                out[student][gid] = (points[gid] if error is None else 0.0, points[gid])
+                if error is not None:
+                    codes[student][gid] = mistake_of(error) if isinstance(error, AssertionError) else "crashed"
     return out, codes
 
 
@@ -137,20 +146,10 @@ def visible_failures(assignment: course.Assignment, root: Path = course.ROOT,
                      mutants: list[Mutant] | None = None) -> dict[str, list[str]]:
     """``{student: [grade_id of each test cell that failed]}`` when each submission runs top to bottom as the
     student has it, with the release's visible tests only (what ``nbgrader validate`` reports before they
-    submit); a cell that fails does not stop the ones after it, as in ``validate``."""
-    out = {}
-    for student, (_, notebook) in submissions(assignment, root, mutants).items():
-        namespace, failed = {"__name__": "__main__"}, []
-        for cell in filter(notebooks.is_code, notebook["cells"]):
-            try:
-                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                    exec(compile(notebooks.cell_text(cell), f"<{student}:{notebooks.grade_id(cell)}>", "exec"),
-                         namespace)
-            except Exception:  # what validate reports for this cell
-                if notebooks.is_test_cell(cell):
-                    failed.append(notebooks.grade_id(cell))
-        out[student] = failed
-    return out
+    submit)."""
+    return {student: [notebooks.grade_id(cell) for cell, error in run_cells(notebook, student)
+                      if error is not None and notebooks.is_test_cell(cell)]
+            for student, (_, notebook) in submissions(assignment, root, mutants).items()}
 
 
 def visible_misses(assignment: course.Assignment, root: Path = course.ROOT) -> list[str]:
