@@ -23,7 +23,7 @@ import pytest
 from nbgrader.api import Gradebook
 from sqlalchemy.exc import OperationalError
 
-from autograder.grading import grader, jobs, run, submission
+from autograder.grading import grader, jobs, recorder, run, submission
 from autograder.grading.gradebook import url_of
 from autograder.grading.limits import Limits
 from autograder.parts import Part
@@ -146,10 +146,47 @@ def test_a_grade_that_cannot_be_recorded_is_an_error_with_no_feedback_left(tmp_p
                                                                        for gid, p in ASSIGNMENT.parts().items()])
     result["notebook"] = _notebook()
     feedback = tmp_path / "feedback"
-    out = run.record(result, ASSIGNMENT, feedback, _UnreachableBook())
+    out = recorder.record(result, ASSIGNMENT, feedback, _UnreachableBook())
     assert out["status"] == "error" and out["score"] is None
     assert out["error"].startswith("the grade could not be recorded: OperationalError:")
     assert list(feedback.rglob("*.html")) == [] and list((tmp_path / "autograded").rglob("*.ipynb")) == []
+
+
+class _BookWithOneBadRow:
+    """A batch's transaction fails; alone, every row is written but bob's."""
+
+    def __init__(self):
+        self.rows = []
+
+    def record_many(self, items):
+        raise OperationalError("INSERT INTO grade", {}, sqlite3.OperationalError("disk I/O error"))
+
+    def record(self, result, notebook=None):
+        if result["student"] == "bob":
+            raise OperationalError("INSERT INTO grade", {}, sqlite3.OperationalError("disk I/O error"))
+        self.rows.append(result["student"])
+
+
+def test_a_batch_that_cannot_be_recorded_costs_only_the_result_at_fault(tmp_path):
+    """The recorder writes a batch of results in one transaction; when it fails, each is recorded alone: the
+    fault is bob's row alone, so ann and cy keep their grades and feedback, and bob gets ``error`` with his
+    files removed."""
+    feedback = tmp_path / "feedback"
+    results = []
+    for student in ("ann", "bob", "cy"):
+        job = jobs.make_job(ASSIGNMENT.name, student, tmp_path, Limits())
+        result = jobs.result(job, ASSIGNMENT.parts(), jobs.GRADED, parts=[jobs.part(gid, p.points, p.points)
+                                                                           for gid, p in ASSIGNMENT.parts().items()])
+        results.append({**result, "notebook": _notebook()})
+    book = _BookWithOneBadRow()
+    out = {r["student"]: r for r in recorder.record_batch(results, ASSIGNMENT, feedback, book)}
+    assert book.rows == ["ann", "cy"]
+    assert {s: r["status"] for s, r in out.items()} == {"ann": "graded", "bob": "error", "cy": "graded"}
+    assert all("notebook" not in r and "page" not in r for r in out.values())
+    pages = sorted(p.relative_to(feedback).parts[0] for p in feedback.rglob("*.html"))
+    assert pages == ["ann", "cy"]
+    assert sorted(p.relative_to(tmp_path / "autograded").parts[0]
+                  for p in (tmp_path / "autograded").rglob("*.ipynb")) == ["ann", "cy"]
 
 
 def test_fingerprints_change_with_the_notebook_or_timestamp_only(tmp_path):

@@ -101,7 +101,7 @@ class Dask:
         self.client = self.cluster = None
         self.found: dict = {}  # Dask worker address -> (host, (active, missing protections))
         self.futures: dict = {}  # future -> job, of the jobs in flight
-        self.recording: list[float] = []  # seconds the command spent on each result (recording it), per result
+        self.holding: list[float] = []  # seconds the command kept each result before asking for the next
         self._closed = False
         if address == LOCAL:
             from .run import print_protections
@@ -194,7 +194,7 @@ class Dask:
                     submit_next()
                 started = time.perf_counter()
                 yield result
-                self.recording.append(time.perf_counter() - started)
+                self.holding.append(time.perf_counter() - started)
         finally:
             self._cancel()
 
@@ -229,10 +229,10 @@ class Dask:
         if self._closed:
             return
         self._closed = True
-        if self.recording:
-            print(f"dask: the command spent {1000 * statistics.median(self.recording):.1f} ms per result recording "
-                  f"it (median; mean {1000 * statistics.fmean(self.recording):.1f} ms, the first waiting for the "
-                  f"gradebook to open; {len(self.recording)} results)", file=sys.stderr)
+        if self.holding:  # handing each to the recorder (recorder.py), which reports its own cost
+            print(f"dask: the command kept each result {1000 * statistics.median(self.holding):.2f} ms before asking "
+                  f"for the next (median; mean {1000 * statistics.fmean(self.holding):.2f} ms, the run's first "
+                  f"results waiting until recorded; {len(self.holding)} results)", file=sys.stderr)
         with contextlib.suppress(Exception):
             self._connected.result()
         self._connecting.shutdown()

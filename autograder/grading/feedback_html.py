@@ -217,9 +217,12 @@ def _bootstrap_css() -> str:
 _local = threading.local()
 
 
-def write(notebook: dict | None, result: dict, path: Path, assignment: str) -> Path:
-    """Write the feedback page of ``result`` (with the autograded ``notebook``, or None) at ``path``."""
-    path = Path(path)
+def render(notebook: dict | None, result: dict, stem: str, assignment: str) -> dict:
+    """The feedback page of ``result`` (with the autograded ``notebook``, or None) for the notebook named
+    ``stem``, as plain data: ``{"html": the page without its MathJax, "maths": whether it needs it}``.
+
+    The grading process renders it beside the grade (``grader.py``), so that the command, which writes every
+    page, only adds the MathJax (:func:`finish`, 2 MB that need not travel with each result)."""
     parts = {str(p["id"]): p for p in result.get("parts") or []}
     if notebook is None:
         nb = _parts_only(parts, result.get("status"))
@@ -227,7 +230,7 @@ def write(notebook: dict | None, result: dict, path: Path, assignment: str) -> P
         nb = _rebuild(notebook, parts)
     maths = any(cell.cell_type == "markdown" and mathjax.needed(cell.source) for cell in nb.cells)
     resources = {
-        "nbgrader": {"notebook": html.escape(path.stem), "score": float(result.get("score") or 0.0),
+        "nbgrader": {"notebook": html.escape(stem), "score": float(result.get("score") or 0.0),
                      "max_score": float(result.get("max_score") or 0.0), "late_penalty": 0},
         "feedback": {"student": _text(printable(str(result.get("student") or ""))), "assignment": _text(assignment),
                      "status": _text(result.get("status")), "error": _cap(_text(result.get("error")), TEXT_CAP)},
@@ -235,9 +238,24 @@ def write(notebook: dict | None, result: dict, path: Path, assignment: str) -> P
     if not hasattr(_local, "exporter"):  # its templates compile on first use: one exporter per thread
         _local.exporter = exporter()
     body, _ = _local.exporter.from_notebook_node(nb, resources=resources)
-    if maths:  # after nbconvert's BeautifulSoup pass: it need not parse 2 MB, nor touch the bytes the policy hashes
+    return {"html": body, "maths": maths}
+
+
+def finish(page: dict) -> str:
+    """The page :func:`render` made, with the inline MathJax when it needs it.
+
+    Added after nbconvert's BeautifulSoup pass: it need not parse 2 MB, nor touch the bytes the policy hashes."""
+    body = page["html"]
+    if page["maths"]:
         start, end, rest = body.rpartition("</body>")
         body = f"{start}{mathjax.script()}\n{end}{rest}"
+    return body
+
+
+def write(notebook: dict | None, result: dict, path: Path, assignment: str) -> Path:
+    """Write the feedback page of ``result`` (with the autograded ``notebook``, or None) at ``path``."""
+    path = Path(path)
+    body = finish(render(notebook, result, path.stem, assignment))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(body, encoding="utf-8", errors="replace")
     return path

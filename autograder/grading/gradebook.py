@@ -197,6 +197,10 @@ class Book:
                 self.gb.update_or_create_assignment(assignment)
                 self._save_cells(url)
             self._check_points(parts)
+            notebook_row = self.gb.find_notebook(self.notebook, self.assignment)
+            # each grade's and comment's cell name by cell id: read once here, not loaded row by row per submission
+            self.cell_names = {cell.id: cell.name for cell in
+                               notebook_row.grade_cells + notebook_row.solution_cells + notebook_row.task_cells}
         except BaseException as error:
             if self.gb is not None:
                 self.gb.close()
@@ -239,27 +243,48 @@ class Book:
         journal row is written, ``result`` gets ``late_seconds`` (0 when on time or without due date) and
         ``penalty`` (the points taken off, 0 when none) from ``result["timestamp"]``.
         """
-        student = result["student"]
-        when = submitted_at(result.get("timestamp"))
         try:
-            submission = self._submission(student, when)
-            graded = self.gb.find_submission_notebook(self.notebook, self.assignment, student)
-            cells = None if notebook is None else merge.recorded_cells(notebook)
-            self._grade(graded, {part["id"]: float(part["score"]) for part in result["parts"]}, cells)
-            self.gb.db.flush()
-            self.gb.db.refresh(graded)  # its score, a sum the database computes
-            result["late_seconds"] = float(submission.total_seconds_late)
-            graded.late_submission_penalty = self.late.penalty(student, graded, result["late_seconds"])
-            result["penalty"] = float(graded.late_submission_penalty or 0.0)
-            self.gb.db.execute(delete(JOURNAL).where(JOURNAL.c.assignment == self.assignment,
-                                                     JOURNAL.c.student == student))
-            self.gb.db.execute(JOURNAL.insert().values(assignment=self.assignment, student=student,
-                                                       status=result["status"], result=json.dumps(result),
-                                                       finished_at=time.time()))
+            self._write(result, notebook)
             self.gb.db.commit()
         except Exception:
             self.gb.db.rollback()
             raise
+
+    def record_many(self, items: list[tuple[dict, dict | None]]) -> None:
+        """:meth:`record` for several ``(result, notebook)`` in one transaction: all are written, or none.
+
+        nbgrader's ``add_student`` and ``add_submission`` commit at once; within the batch they only flush, and
+        the batch commits at its end: one commit instead of three per submission."""
+        session = self.gb.db
+        try:
+            session.commit = session.flush  # the scoped session's own commit, shadowed for the batch's length
+            try:
+                for result, notebook in items:
+                    self._write(result, notebook)
+            finally:
+                del session.commit
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
+
+    def _write(self, result: dict, notebook: dict | None) -> None:
+        student = result["student"]
+        when = submitted_at(result.get("timestamp"))
+        submission = self._submission(student, when)
+        graded = self.gb.find_submission_notebook(self.notebook, self.assignment, student)
+        cells = None if notebook is None else merge.recorded_cells(notebook)
+        self._grade(graded, {part["id"]: float(part["score"]) for part in result["parts"]}, cells, self.cell_names)
+        self.gb.db.flush()
+        self.gb.db.refresh(graded)  # its score, a sum the database computes
+        result["late_seconds"] = float(submission.total_seconds_late)
+        graded.late_submission_penalty = self.late.penalty(student, graded, result["late_seconds"])
+        result["penalty"] = float(graded.late_submission_penalty or 0.0)
+        self.gb.db.execute(delete(JOURNAL).where(JOURNAL.c.assignment == self.assignment,
+                                                 JOURNAL.c.student == student))
+        self.gb.db.execute(JOURNAL.insert().values(assignment=self.assignment, student=student,
+                                                   status=result["status"], result=json.dumps(result),
+                                                   finished_at=time.time()))
 
     def _submission(self, student: str, when: datetime | None):
         """The student's submission, created with the grade and comment rows nbgrader mirrors from the
@@ -279,23 +304,25 @@ class Book:
         return submission
 
     @staticmethod
-    def _grade(graded, scores: dict[str, float], cells: dict | None) -> None:
+    def _grade(graded, scores: dict[str, float], cells: dict | None, names: dict) -> None:
         """nbgrader's ``SaveAutoGrades`` on the submitted notebook ``graded``: a score for each grade cell
-        (``scores`` for the parts), and "No response." for each answer cell left as released."""
+        (``scores`` for the parts), and "No response." for each answer cell left as released; ``names``: the
+        cells' names by id."""
         for grade in graded.grades:
-            if grade.name in scores:
-                grade.auto_score = scores[grade.name]
+            name = names[grade.cell_id]
+            if name in scores:
+                grade.auto_score = scores[name]
             elif cells is None:  # the notebook did not run: zero, as autograde scores a missing notebook
                 grade.auto_score, grade.needs_manual_grade = 0.0, False
                 continue
-            elif grade.name in cells:  # a manually graded answer; a test cell without a check waits for a person
-                cell = cells[grade.name]
+            elif name in cells:  # a manually graded answer; a test cell without a check waits for a person
+                cell = cells[name]
                 grade.auto_score = determine_grade(cell)[0] if is_solution(cell) or cell.cell_type != "code" else None
             else:
                 continue  # not in the submitted notebook: autograde leaves it as it was
             grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
         for comment in graded.comments:
-            cell = (cells or {}).get(comment.name)
+            cell = (cells or {}).get(names[comment.cell_id])
             if cell is not None:
                 unchanged = cell.metadata.nbgrader.get("checksum") == compute_checksum(cell)
                 comment.auto_comment = "No response." if unchanged and not is_task(cell) else None

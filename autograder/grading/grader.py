@@ -24,6 +24,28 @@ MESSAGE_CAP = 2000  # characters of a check's message kept per part
 
 
 def grade(job: dict, boxes: Boxes | None = None) -> dict:
+    """Grade one submission, and render the feedback page of a result that will be recorded (``page``, plain
+    data: the command only writes it, so that it is not the bottleneck of a large class); never raises."""
+    result = _grade(job, boxes)
+    if result["status"] in jobs.RECORDED:
+        result["page"] = page(job, result)
+    return result
+
+
+def page(job: dict, result: dict) -> dict | None:
+    """The feedback page of ``result`` (``feedback_html.render``), or None when it cannot be rendered here: the
+    command then renders it itself, and a page that cannot be rendered there either makes the result ``error``."""
+    try:
+        from . import feedback_html
+
+        carried = job.get("instructor")
+        stem = Path(carried["notebook"] if carried else course.get(job["assignment"]).notebook).stem
+        return feedback_html.render(result.get("notebook"), result, stem, job["assignment"])
+    except Exception:  # noqa: BLE001 - the grade stands; only where its page is built changes
+        return None
+
+
+def _grade(job: dict, boxes: Boxes | None = None) -> dict:
     """Grade one submission; never raises.  The grader's own failure (the kernel could not start, a check
     raised, the disk filled ...) is an ``error`` result: no grade, and nothing of the grader's code in what
     the student sees.

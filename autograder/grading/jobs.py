@@ -14,7 +14,8 @@ gains ``worker``.
 Its result is what the report and the journal store for that student
 (the schema is in ``report.py``), with two more keys while it travels to the
 command: ``notebook`` (the graded notebook, for ``autograded/`` and the
-feedback page) and ``notebook_errors``.  The statuses a result may have,
+feedback page), ``page`` (the feedback page, rendered where the submission
+was graded: ``feedback_html.render``) and ``notebook_errors``.  The statuses a result may have,
 and what each means, are declared here and nowhere else.
 
 Whose fault a status is decides what is kept: ``graded``, ``failed`` and

@@ -1,9 +1,12 @@
 """One run of the grading command over a class: oracles, jobs, workers, gradebook, feedback, report.
 
 The command's process is the only writer: each result that comes back from
-the pool gets its graded notebook and feedback page first, then its
-gradebook row and journal entry in one transaction, so that a run killed at
-any moment and run again grades each submission exactly once.
+the pool (or the Dask cluster) goes to its recorder (``recorder.py``), which
+writes its graded notebook and feedback page first, then its gradebook row
+and journal entry in a transaction, so that a run killed at any moment and
+run again grades each submission exactly once.  The command asks for the
+next result meanwhile; the feedback page was already rendered where the
+submission was graded.
 """
 
 from __future__ import annotations
@@ -12,15 +15,12 @@ import collections
 import contextlib
 import importlib
 import io
-import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 import threading
 import time
-import traceback
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,6 +33,7 @@ from .cluster import Dask
 from .gradebook import Book
 from .limits import Limits
 from .pool import Pool
+from .recorder import Recorder
 
 BREAKER = 3  # the first results of a run that, all ``error`` with one cause, stop it: the set-up is broken
 EXIT_ERRORS, EXIT_BREAKER = 1, 3  # the exit statuses besides 0 (2 is a bad command line)
@@ -62,66 +63,6 @@ def warm_oracles(assignment, table) -> tuple[int, float]:
                 part.check(namespace[variables[gid]])
                 passed += 1
     return passed, time.monotonic() - start
-
-
-def save_feedback(result: dict, assignment, feedback: Path) -> list[Path]:
-    """The graded notebook (``autograded/``) and its feedback page (``feedback/``) of one result, each with
-    the submission's ``timestamp.txt`` beside it as nbgrader copies it (``release_feedback`` reads it
-    there); the paths written.
-
-    Written before the gradebook row, each file by an atomic rename: a run
-    killed in between leaves the submission ungraded and a rerun rewrites
-    both, so a recorded grade always has its feedback.
-    """
-    from . import feedback_html  # imported in the background since the command started
-
-    notebook = result.get("notebook")
-    student, stem = result["student"], Path(assignment.notebook).stem
-    graded_dir = feedback.parent / "autograded" / student / assignment.name
-    page_dir = feedback / student / assignment.name
-    written = []
-
-    def replace(path: Path, text: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(text)
-        os.replace(partial, path)
-        written.append(path)
-
-    if notebook is not None:
-        replace(graded_dir / assignment.notebook, json.dumps(notebook))
-    page = page_dir / f"{stem}.html"
-    partial = page.parent / ".partial" / page.name
-    try:
-        feedback_html.write(notebook, result, partial, assignment.name)
-        os.replace(partial, page)
-        written.append(page)
-    finally:
-        shutil.rmtree(partial.parent, ignore_errors=True)
-    if result.get("timestamp") is not None:
-        for folder in ([graded_dir] if notebook is not None else []) + [page_dir]:
-            replace(folder / submission.TIMESTAMP, result["timestamp"] + "\n")
-    return written
-
-
-def record(result: dict, assignment, feedback: Path, book) -> dict:
-    """Feedback, then the gradebook row and journal entry, of a result the student's work earned; the result,
-    or an ``error`` one (and no files left behind) when the grader cannot write them (a full disk, the
-    gradebook gone, a page it fails to build)."""
-    notebook = result.pop("notebook", None)
-    if result["status"] not in jobs.RECORDED:
-        return result
-    written: list[Path] = []
-    try:
-        written = save_feedback({**result, "notebook": notebook}, assignment, feedback)
-        book.record(result, notebook)
-        return result
-    except Exception as error:
-        for path in written:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        return jobs.no_grade(result, jobs.ERROR, f"the grade could not be recorded: {type(error).__name__}: "
-                             f"{' '.join(str(error).split())[:300]}", traceback.format_exc())
 
 
 def signature(cause: str) -> str:
@@ -231,7 +172,7 @@ def grade_class(name: str, submissions: Path, limits: Limits, workers: int, db: 
     # nbconvert and nbgrader's templates take a second or two to import: done meanwhile, not after the first result
     threading.Thread(target=importlib.import_module, args=("autograder.grading.feedback_html",), daemon=True).start()
     opening = ThreadPoolExecutor(1, thread_name_prefix="gradebook")
-    book = None
+    book = recorder = None
     try:
         # nbgrader's Gradebook, which for a new database runs alembic in a subprocess (seconds), opens in the
         # background while the oracles are computed and the first submissions graded
@@ -243,27 +184,34 @@ def grade_class(name: str, submissions: Path, limits: Limits, workers: int, db: 
                       file=sys.stderr)
         except Exception as error:  # the jobs compute what is missing themselves
             print(f"oracles: not precomputed ({type(error).__name__}: {error})", file=sys.stderr)
-        graded_now: list[dict] = []
-        stopped = False
+        recorder = Recorder(assignment, feedback, book)
+        handed, stopped = 0, False
         with tqdm(total=len(todo), unit="submission", desc=f"grading {assignment.name}") as bar:
             for result in pool.map([jobs.make_job(assignment.name, student, folder, limits)
                                     for student, (folder, *_) in todo.items()]):
                 _, fingerprint, timestamp, _ = todo[result["student"]]
                 result.update(fingerprint=fingerprint, timestamp=timestamp)
-                result = record(result, assignment, feedback, book.result())
-                graded_now.append(result)
+                recorder.put(result)
+                handed += 1
                 shown_score = "" if result["score"] is None else f" {result['score']:g}/{result['max_score']:g}"
                 bar.set_postfix_str(f"{submission.printable(result['student'])}: {result['status']}{shown_score}")
                 bar.update()
-                if len(graded_now) == BREAKER and tripped(graded_now):
+                # the first results are recorded before the next is asked for: a set-up that cannot grade, or
+                # cannot record, anyone stops the run there
+                if handed == BREAKER and tripped(recorder.wait()):
                     stopped = True
                     break
+            graded_now = recorder.close()
         book.result()  # opened (or its error raised) even when there was nothing to grade
         if stopped:
             pool.close()
             print(f"\nstopped: the first {BREAKER} submissions all ended in error with the same cause, which is "
                   f"the grading set-up's, not the students':\n  {graded_now[0]['error']}\n"
                   "Nothing was recorded for anyone. Fix the set-up and run the same command again.", file=sys.stderr)
+        if recorder.batches:
+            print(f"recorded: {len(graded_now)} results in {recorder.batches} batches, "
+                  f"{1000 * recorder.seconds / len(graded_now):.1f} ms per result (feedback files, gradebook "
+                  "rows and journal)", file=sys.stderr)
         results = graded_now + refused + kept + missing
         if report_path:
             csv_path = report.write(report_path, assignment.name, results)
@@ -275,6 +223,9 @@ def grade_class(name: str, submissions: Path, limits: Limits, workers: int, db: 
         return EXIT_ERRORS if any(r["status"] == jobs.ERROR for r in graded_now) else 0
     finally:
         pool.close()
+        if recorder is not None:  # what was graded before a fault or an interruption is still recorded
+            with contextlib.suppress(BaseException):
+                recorder.close()
         if book is not None:
             with contextlib.suppress(BaseException):  # an error opening it is already on its way out
                 book.result().close()

@@ -14,6 +14,7 @@ temporary folder (``TMPDIR``, made by the pool), which the pool removes however 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import resource
@@ -34,6 +35,9 @@ def serve(reply_fd: int, limits: Limits | None = None, private_mounts: bool = Fa
     try:
         if limits is not None:  # the first kernel starts before the first job arrives
             boxes.prepare(limits)
+        # the feedback pages' nbconvert and templates take a second or two to import: while the kernel starts,
+        # not on the first job (here, not in a thread of its own: nbgrader's package cannot be imported twice at once)
+        importlib.import_module("autograder.grading.feedback_html")
         with os.fdopen(reply_fd, "wb") as reply:
             for line in sys.stdin.buffer:
                 result = grade(json.loads(line), boxes)
