@@ -9,6 +9,7 @@ STAMP  := $(VENV)/.installed
 
 help:
 	@echo "make book   build the HTML book into _build/html (creates .venv on first use)"
+	@echo "make pdf    the whole book as one PDF, _build/pdf/book.pdf (builds the book first; needs Chromium)"
 	@echo "make test   run the whole test suite"
 	@echo "make lint   ruff over the code"
 	@echo "make bench  run the benchmarks and write benchmarks/results.json"
@@ -31,6 +32,13 @@ book: $(STAMP)
 	$(BIN)/python tools/sync_chapter_notebooks.py
 	NNREF_BOOK_BUILD=1 OPENBLAS_NUM_THREADS=1 $(BIN)/jupyter-book build . --warningiserror --keep-going
 	$(BIN)/python tools/student_edition.py
+
+# The whole book as one PDF, _build/pdf/book.pdf: the built pages printed by Debian's Chromium (headless,
+# through Playwright) and merged with a bookmark per chapter (tools/book_pdf.py).
+.PHONY: pdf
+pdf: book
+	@bash tools/install_browser.sh
+	$(BIN)/python tools/book_pdf.py
 
 # What students receive, in _build/student/ (tools/student_edition.py): chapters, releases, the wheel.
 # Publish it with STUDENT_REMOTE=<git URL of the student repository>: one commit on its `student` branch.
