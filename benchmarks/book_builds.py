@@ -12,6 +12,13 @@ one, so the real ``_build`` is never touched.  In order:
 
 Each notebook that myst-nb executes logs "Executing notebook" and each one
 served from the cache logs "Using cached notebook"; the row counts both.
+
+After the clean build the row weighs what a reader downloads (issue 17): the
+whole site (``_build/html``) and, for the heaviest chapter, what the browser
+transfers before the reader scrolls (Debian's Chromium through Playwright,
+the site served on 127.0.0.1 by a plain ``http.server``, which sends files
+uncompressed).  The limits are the ones tests/test_book.py and
+tests/test_browser.py hold the book to.
 """
 
 from __future__ import annotations
@@ -29,6 +36,11 @@ from tools import toc
 
 from .report import Row
 from .timing import Stats
+
+SITE_LIMIT_BYTES = 36_000_000  # half of the 72 MB _build/html weighed before the frames moved into files
+FIRST_VIEW_LIMIT_BYTES = 1_500_000  # what a chapter may transfer before the reader scrolls
+FIRST_VIEW_WIDTH, FIRST_VIEW_HEIGHT = 1280, 800  # the desktop window of the browser tests
+CHROMIUM = Path("/usr/bin/chromium")
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 PROBLEM = re.compile(r"WARNING:|ERROR:|Error:|Traceback")
@@ -84,6 +96,89 @@ def build(root: Path, log: Path, strict: bool = True) -> dict:
             "cached": len(CACHED.findall(output)), "problems": problems[:3] or output.strip().splitlines()[-3:]}
 
 
+def site_bytes(html: Path) -> int:
+    """Bytes of every file of the built site."""
+    return sum(p.stat().st_size for p in html.rglob("*") if p.is_file())
+
+
+def first_view_bytes(html: Path, pages: list[str]) -> dict[str, int]:
+    """Page (``book/03_gradient_descent.html``) -> bytes transferred (bodies and headers) until
+    the page has loaded, its maths is typeset and the network is idle, at the desktop width.
+    Raises FileNotFoundError without Chromium or Playwright."""
+    import functools
+    import http.server
+    import threading
+
+    if not CHROMIUM.exists():
+        raise FileNotFoundError(f"{CHROMIUM} is missing (tools/install_browser.sh installs it)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as err:
+        raise FileNotFoundError(f"the Playwright client is not installed ({err})") from err
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(html)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    site = f"http://127.0.0.1:{server.server_address[1]}"
+    weights = {}
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                                 args=["--no-sandbox", "--disable-gpu"])
+            for page_name in pages:
+                context = browser.new_context(viewport={"width": FIRST_VIEW_WIDTH, "height": FIRST_VIEW_HEIGHT})
+                page = context.new_page()
+                total = [0]
+
+                def finished(request, total=total):
+                    sizes = request.sizes()
+                    total[0] += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+
+                page.on("requestfinished", finished)
+                page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+                    (site, "data:", "blob:")) else route.abort())
+                page.goto(f"{site}/{page_name}", wait_until="load")
+                if page.locator(".math").count():
+                    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+                    page.evaluate("() => MathJax.startup.promise")
+                page.wait_for_load_state("networkidle")
+                weights[page_name] = total[0]
+                context.close()
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    return weights
+
+
+def _weigh(row: Row, book: Path, pages: list[Path]) -> None:
+    """Site size and the heaviest chapter's first view, from the clean build of ``book``."""
+    html = book / "_build" / "html"
+    if not html.is_dir():
+        row.notes.append("site not weighed: the clean build left no _build/html")
+        return
+    size = site_bytes(html)
+    row.add("site size (_build/html)", "count", "MB", Stats.of([size / 1e6]),
+            target=f"<= {SITE_LIMIT_BYTES / 1e6:g} MB", met=size <= SITE_LIMIT_BYTES)
+    chapters = [p.relative_to(book).with_suffix(".html").as_posix() for p in pages
+                if re.fullmatch(r"\d\d_.+", p.stem)]
+    try:
+        weights = first_view_bytes(html, chapters)
+    except FileNotFoundError as err:
+        row.notes.append(f"first view not measured: {err}")
+        return
+    if not weights:
+        return
+    heaviest = max(weights, key=weights.get)
+    row.add("heaviest chapter, transferred before scrolling", "count", "MB", Stats.of([weights[heaviest] / 1e6]),
+            target=f"<= {FIRST_VIEW_LIMIT_BYTES / 1e6:g} MB", met=weights[heaviest] <= FIRST_VIEW_LIMIT_BYTES,
+            note=f"{heaviest}, uncompressed (http.server); lightest chapter "
+                 f"{min(weights.values()) / 1e6:.2f} MB")
+
+
 def edit_markdown(page: Path) -> None:
     """Append a paragraph: text only, no code cell changes."""
     page.write_text(page.read_text().rstrip("\n") + "\n\nThis paragraph was added by the build benchmark.\n")
@@ -135,6 +230,8 @@ def run(cfg, root: Path, progress) -> Row:
             repeats = cfg.rebuild_repeats if stage == "no change" else 1
             results[stage] = [build(book, tmp / f"{stage}-{i}.log", strict=stage != "execution off")
                               for i in range(repeats)]
+            if stage == "clean":
+                _weigh(row, book, pages)
         _report(row, results, pages, coded, cfg)
     return row
 

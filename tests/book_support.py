@@ -33,7 +33,10 @@ from tools import toc
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"
-HTML = BUILD / "html"
+# NNREF_BOOK_PREBUILT=<a built _build/html>: check that site instead of building the book
+# (a build made elsewhere, e.g. with --path-output, while _build belongs to someone else)
+PREBUILT = os.environ.get("NNREF_BOOK_PREBUILT")
+HTML = Path(PREBUILT).resolve() if PREBUILT else BUILD / "html"
 TOC = ROOT / "_toc.yml"
 CONFIG = ROOT / "_config.yml"
 BIB = ROOT / "book" / "references.bib"
@@ -85,17 +88,24 @@ def build_book() -> Path:
     with the execution cache, and return ``_build/html``.
 
     The build always runs once per test run (a cached rebuild of an
-    unchanged book takes a few seconds).  A failed build is not retried:
+    unchanged book takes a few seconds), unless NNREF_BOOK_PREBUILT names
+    a site built already.  A failed build is not retried:
     every test that needs the book reports the same failure.
     """
     if "result" not in _BUILT:
         try:
-            _BUILT["result"] = _run_build()
+            _BUILT["result"] = _prebuilt() if PREBUILT else _run_build()
         except BookBuildError as error:
             _BUILT["result"] = error
     if isinstance(_BUILT["result"], BookBuildError):
         raise _BUILT["result"]
     return _BUILT["result"]
+
+
+def _prebuilt() -> Path:
+    if not (HTML / "index.html").is_file():
+        raise BookBuildError(f"NNREF_BOOK_PREBUILT={PREBUILT}: no built site there (no index.html)")
+    return HTML
 
 
 def _run_build() -> Path:

@@ -36,6 +36,29 @@ same for every other image of a page).  The executed notebook
 offered for download (``_sources/<page>.ipynb``, copied there by
 sphinx-book-theme) keeps each twin as its first frame and caption only
 (``still_twins_in_download``): run the notebook and the widget is live.
+
+And what a page costs a reader (tests/test_browser.py and tests/test_book.py
+measure both):
+
+* ``sized_images``: a chapter's matplotlib figure is a PNG at twice its size
+  (nnref.book.widgets.book_style); docutils writes that size as an inline
+  style, which pins the picture to its full width.  We write it as the
+  ``width``/``height`` attributes instead, so the browser reserves the space,
+  scales the picture to the column (book/_static/nnref.css), and the browser
+  test knows at what size it was drawn.
+* The maths is typeset by MathJax 3 served from the book itself, loaded as
+  its parts (``MATHJAX_PARTS``): the TeX input, the CommonHTML output, the
+  hidden MathML that screen readers read, and no more; the 430 kB context
+  menu of the all-in-one ``tex-chtml.js`` is not loaded.  ``copy_mathjax``
+  copies those parts, with the TeX extensions that ``autoload`` fetches on
+  demand and the fonts, from the package sphinx-mathjax-offline (24 MB of
+  MathJax in all).
+* ``slim_pages`` drops from every page two scripts the theme loads that the
+  book does not need: Font Awesome's 1.5 MB script (the theme's style sheet
+  draws the same icons from Font Awesome's web fonts) and the search index
+  (search as you type is off; the search page loads it itself).
+  ``prune_static`` then removes what no page loads any more, and the source
+  maps of the theme's scripts.
 """
 
 from __future__ import annotations
@@ -43,8 +66,10 @@ from __future__ import annotations
 import ast
 import base64
 import html
+import importlib.util
 import json
 import re
+import shutil
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -235,6 +260,104 @@ def still_twins_in_download(app: Sphinx, pagename, templatename, context, doctre
         path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+SIZED_IMAGE = re.compile(r'(<img [^>]*?)style="width: (?P<w>\d+(?:\.\d+)?)px; height: (?P<h>\d+(?:\.\d+)?)px;"')
+
+
+def sized_images(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    body = context.get("body")
+    if body and "<img " in body:
+        context["body"] = SIZED_IMAGE.sub(
+            lambda m: f'{m.group(1)}width="{round(float(m["w"]))}" height="{round(float(m["h"]))}"', body
+        )
+
+
+MATHJAX_DIR = "mathjax"  # under _static
+MATHJAX_START = "startup.js"  # the loader, which fetches MATHJAX_PARTS
+MATHJAX_PARTS = ["input/tex", "output/chtml", "a11y/assistive-mml"]
+# what those parts fetch in turn: the core, the TeX extensions autoload brings in
+# when a page uses one of their macros, and the fonts of the CommonHTML output
+MATHJAX_FILES = ["core.js", "input/tex/extensions", "output/chtml/fonts"]
+
+
+def mathjax_source() -> Path:
+    """The MathJax 3 distribution shipped by the PyPI package sphinx-mathjax-offline."""
+    spec = importlib.util.find_spec("sphinx-mathjax-offline")
+    if spec is None or spec.origin is None:
+        raise ConfigError("MathJax comes from the package sphinx-mathjax-offline: pip install -r requirements.txt")
+    return Path(spec.origin).parent / "static" / MATHJAX_DIR
+
+
+def mathjax_files() -> list[str]:
+    """The files of the MathJax distribution the book serves, relative to it."""
+    source = mathjax_source()
+    wanted = [MATHJAX_START] + [f"{part}.js" for part in MATHJAX_PARTS] + MATHJAX_FILES
+    files = []
+    for name in wanted:
+        path = source / name
+        if not path.exists():
+            raise ConfigError(f"MathJax in {source} has no {name}")
+        found = sorted(path.rglob("*")) if path.is_dir() else [path]
+        files += [f.relative_to(source).as_posix() for f in found if f.is_file()]
+    return files
+
+
+def configure_mathjax(app: Sphinx, config) -> None:
+    config.mathjax_path = f"{MATHJAX_DIR}/{MATHJAX_START}"
+    settings = dict(config.mathjax3_config or {})
+    settings["loader"] = {**settings.get("loader", {}), "load": list(MATHJAX_PARTS)}
+    config.mathjax3_config = settings
+
+
+def copy_mathjax(app: Sphinx, exc) -> None:
+    if exc is not None or app.builder.format != "html":
+        return
+    source, target = mathjax_source(), Path(app.outdir) / "_static" / MATHJAX_DIR
+    keep = set(mathjax_files())
+    if target.is_dir():  # left by an earlier build that served all of MathJax
+        for path in sorted(target.rglob("*"), reverse=True):
+            if path.is_file() and path.relative_to(target).as_posix() not in keep:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+    for name in keep:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        if not (target / name).is_file() or (target / name).stat().st_size != (source / name).stat().st_size:
+            shutil.copyfile(source / name, target / name)
+
+
+# Scripts of the theme the book does not need (see the module's docstring): Font Awesome's
+# on every page, the search index on every page but the search page.
+SCRIPT_TAG = r'[ \t]*<script (?:defer )?src="[^"]*{}[^"]*"></script>\n?'
+FONT_AWESOME_SCRIPT = re.compile(SCRIPT_TAG.format(r"_static/scripts/fontawesome\.js"))
+SEARCH_INDEX_SCRIPT = re.compile(SCRIPT_TAG.format(r"searchindex\.js"))
+SEARCH_PAGE = "search.html"
+UNUSED_FILES = ["scripts/fontawesome.js", "scripts/fontawesome.js.LICENSE.txt"]
+SOURCE_MAPS = "scripts/*.map"
+
+
+def slim_pages(app: Sphinx, exc) -> None:
+    if exc is not None or app.builder.format != "html":
+        return
+    outdir = Path(app.outdir)
+    for page in outdir.rglob("*.html"):
+        if {"_static", "_sources"} & set(page.relative_to(outdir).parts):
+            continue
+        text = page.read_text(encoding="utf-8")
+        slim = FONT_AWESOME_SCRIPT.sub("", text)
+        if page.relative_to(outdir).as_posix() != SEARCH_PAGE:
+            slim = SEARCH_INDEX_SCRIPT.sub("", slim)
+        if slim != text:
+            page.write_text(slim, encoding="utf-8")
+
+
+def prune_static(app: Sphinx, exc) -> None:
+    if exc is not None or app.builder.format != "html":
+        return
+    static = Path(app.outdir) / "_static"
+    for path in [static / name for name in UNUSED_FILES] + sorted(static.glob(SOURCE_MAPS)):
+        path.unlink(missing_ok=True)
+
+
 # the notebook interface of Binder and JupyterHub links, as sphinx-book-theme names it
 INTERFACES = {"classic": "tree", "jupyterlab": "lab/tree"}
 
@@ -286,6 +409,11 @@ def setup(app: Sphinx) -> dict:
     app.connect("html-page-context", dedupe_scripts)
     app.connect("html-page-context", externalise_twin_frames)
     app.connect("html-page-context", lazy_images)
+    app.connect("html-page-context", sized_images)
+    app.connect("config-inited", configure_mathjax)
+    app.connect("build-finished", copy_mathjax)
+    app.connect("build-finished", slim_pages)
+    app.connect("build-finished", prune_static)
     # after sphinx-book-theme has copied the executed notebook into _sources
     app.connect("html-page-context", still_twins_in_download, priority=900)
     app.connect("doctree-read", hide_bookkeeping)

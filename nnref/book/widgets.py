@@ -18,7 +18,9 @@ Frames are drawn at twice the figure's resolution (sharp on high-density
 screens) and displayed at its size, quantised to a small palette and stored
 as lossless WebP: plots have few colours, so this is several times smaller
 than PNG and looks the same.  ``book_style`` gives the chapters' own figures
-the same treatment and sets text sizes that stay legible in the column.
+the same treatment and sets text sizes that stay legible in the column: a
+figure drawn wider than ``MAX_WIDTH_IN`` is shrunk to it (``fit_to_column``),
+so that once scaled to the column its smallest text is still ``MIN_TEXT_PX``.
 
 Both twins call the same ``draw``, so they cannot drift apart.  The browser
 test (tests/test_browser.py) moves every slider of every twin in the built
@@ -49,6 +51,13 @@ SCALE = 2  # image pixels per CSS pixel: frames and figures are stored at DPI * 
 COLOURS = 64  # palette of a frame; a plot uses far fewer, its antialiased edges a few dozen more
 FRAME_FORMAT = "webp"
 MIN_FONT_PT = 11  # the smallest text any figure of the book may use; at DPI 100 that is 15 CSS px unscaled
+MIN_TEXT_PX = 11  # the smallest text a reader sees, in CSS pixels, once a figure is scaled to the column
+# width of the book's text column in a 1280 px wide window (sphinx-book-theme): 672 px, and
+# 656 px inside a widget's figure, the narrower of the two
+COLUMN_PX = 656
+# The widest a figure may be drawn, in inches: shown in the column, its MIN_FONT_PT text is MIN_TEXT_PX.
+MAX_WIDTH_IN = COLUMN_PX * (MIN_FONT_PT * DPI / 72) / MIN_TEXT_PX / DPI
+TIGHT_PAD_IN = 0.1  # matplotlib's savefig.pad_inches: the margin bbox_inches="tight" adds on each side
 
 # Read by book_style; every size is at least MIN_FONT_PT.
 STYLE = {
@@ -66,15 +75,43 @@ STYLE = {
 }
 
 
+def _drawn_width_in(fig: Figure) -> float:
+    """Width in inches of ``fig`` saved with ``bbox_inches="tight"``: what is drawn, which
+    labels or a legend outside the axes can make wider than the figure."""
+    return fig.get_tightbbox(fig.canvas.get_renderer()).width + 2 * TIGHT_PAD_IN
+
+
+def fit_to_column(fig: Figure) -> Figure:
+    """Shrink ``fig`` (keeping its proportions) until what is drawn is at most ``MAX_WIDTH_IN``
+    wide, so that its smallest text is still ``MIN_TEXT_PX`` once the book scales it to the
+    column.  Text keeps its size as the figure shrinks, so this takes a few steps."""
+    for _ in range(5):
+        drawn = _drawn_width_in(fig)
+        if drawn <= MAX_WIDTH_IN:
+            break
+        width, height = fig.get_size_inches()
+        scale = MAX_WIDTH_IN / drawn * 0.99
+        fig.set_size_inches(width * scale, height * scale)
+    return fig
+
+
 def book_style() -> None:
     """Figures of a chapter as the book shows them: text of at least ``MIN_FONT_PT``,
-    drawn at ``SCALE`` times the displayed resolution (Jupyter's "retina" PNG)."""
+    drawn at ``SCALE`` times the displayed resolution (Jupyter's "retina" PNG), and
+    no wider than ``MAX_WIDTH_IN`` (``fit_to_column``)."""
     mpl.rcParams.update(STYLE)
     try:
+        from IPython import get_ipython
         from matplotlib_inline.backend_inline import set_matplotlib_formats
     except ImportError:  # plain Python: nothing is displayed inline
         return
     set_matplotlib_formats("retina")
+    shell = get_ipython()
+    if shell is None:
+        return
+    png = shell.display_formatter.formatters["image/png"]
+    retina = png.lookup_by_type(Figure)
+    png.for_type(Figure, lambda fig: retina(fit_to_column(fig)))
 
 
 def in_book_build() -> bool:
@@ -93,10 +130,12 @@ def _figure(draw, params: dict) -> Figure:
 
 
 def frame_bytes(fig: Figure) -> bytes:
-    """One frame: ``fig`` at ``SCALE`` x its displayed size, palette-quantised, lossless WebP."""
+    """One frame: ``fig`` (``fit_to_column``) at ``SCALE`` x its displayed size, palette-quantised,
+    lossless WebP."""
     from PIL import Image
 
     buffer = io.BytesIO()
+    fit_to_column(fig)
     fig.savefig(buffer, format="png", dpi=DPI * SCALE, bbox_inches="tight", facecolor="white")
     plt.close(fig)
     image = Image.open(buffer).convert("RGB").quantize(COLOURS)
