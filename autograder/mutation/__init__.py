@@ -60,6 +60,7 @@ class Mutant:
     replace: tuple[tuple[str, str], ...] = ()
     fails: tuple[str, ...] | None = None
     mistake: str | None = None  # a bug's: the mistake code its first lost part's diagnosis must carry
+    unseen: str | None = None  # a bug's: why no public case can catch it (the visible tests let it through)
 
     @property
     def id(self) -> str:
@@ -80,10 +81,13 @@ class Mutant:
 
 
 def bug(cell: str, name: str, description: str, *, source: str | None = None, replace=(), fails=None,
-        mistake: str | None = None) -> Mutant:
+        mistake: str | None = None, unseen: str | None = None) -> Mutant:
     """A buggy version of ``cell``: it must lose the points of ``fails`` (check functions of the room), the
-    first of them with the diagnosis ``mistake`` (a code of :data:`autograder.mistakes.CODES`)."""
+    first of them with the diagnosis ``mistake`` (a code of :data:`autograder.mistakes.CODES`).  Every bug
+    must also fail a visible test of the release, unless ``unseen`` says why no public case can catch it."""
     made = _make(cell, name, description, False, source, replace, fails)
+    if unseen is not None:
+        made = replace_field(made, unseen=unseen)
     return made if mistake is None else replace_field(made, mistake=check_code(mistake))
 
 

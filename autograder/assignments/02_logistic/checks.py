@@ -219,40 +219,54 @@ def trusted_nll_01(w, b, X, y):
     return loss, r @ X, np.sum(r)
 
 
-def _fit_reference(X, y, lr, epochs, after=False, start=0.0, sign=1.0):
+def trusted_squared_error(w, b, X, y):
+    """Another loss for fit_logistic to descend, (½·mean((Xw + b − y)²), dw, db): a fit that ignores the
+    grad_fn it is given and calls its own log-likelihood goes elsewhere."""
+    if np.shape(w) != (X.shape[1],) or np.ndim(b) != 0:
+        raise ValueError(f"grad_fn needs w of shape ({X.shape[1]},) and a number b, got shapes "
+                         f"{np.shape(w)} and {np.shape(b)}")
+    r = X @ w + b - y
+    return 0.5 * np.mean(r**2), r @ X / len(y), np.mean(r)
+
+
+def _fit_reference(X, y, lr, epochs, after=False, start=0.0, sign=1.0, grad_fn=trusted_nll_01):
     w, b, losses = np.full(X.shape[1], start), start, []
     for _ in range(epochs):
-        loss, dw, db = trusted_nll_01(w, b, X, y)
+        loss, dw, db = grad_fn(w, b, X, y)
         w, b = w - sign * lr * dw, b - sign * lr * db
-        losses.append(trusted_nll_01(w, b, X, y)[0] if after else loss)
+        losses.append(grad_fn(w, b, X, y)[0] if after else loss)
     return w, b, np.array(losses)
 
 
 @PARTS.add("test_fit_logistic", points=2, uses=("fit_logistic",))
 def check_fit_logistic(fit_logistic):
-    """Batch gradient descent from zero, recording the loss before each step."""
-    for seed in (0, 1):
+    """Batch gradient descent from zero, recording the loss before each step, on the loss ``grad_fn`` gives
+    (the log-likelihood, then a squared error: the fit must use the grad_fn it is given)."""
+    for seed, grad_fn in ((0, trusted_nll_01), (1, trusted_nll_01), (2, trusted_squared_error)):
         rng = np.random.default_rng(300 + seed)
         X = rng.standard_normal((10 + seed, 3))
         y = (X @ np.array([1.0, -2.0, 0.5]) + 0.3 * rng.standard_normal(X.shape[0]) > 0).astype(np.float64)
         lr, epochs = 0.3, 25 + seed
-        out = call(fit_logistic, "fit_logistic(X, y, grad_fn, lr, epochs)", X=X, y=y, grad_fn=trusted_nll_01,
+        out = call(fit_logistic, "fit_logistic(X, y, grad_fn, lr, epochs)", X=X, y=y, grad_fn=grad_fn,
                    lr=lr, epochs=epochs)
         w, b, losses = unpack(out, "fit_logistic", ("w", "b", "losses"))
-        w_ref, b_ref, losses_ref = _fit_reference(X, y, lr, epochs)
+        w_ref, b_ref, losses_ref = _fit_reference(X, y, lr, epochs, grad_fn=grad_fn)
         case = describe(X=X, y=y) + f", lr {lr}, epochs {epochs}"
         assert_close(to_array(w, "w from fit_logistic"), w_ref, "w from fit_logistic", case=case,
                      mistakes={named("sign_flipped",
                                      "gradient ascent: step along −∇L, not +∇L"):
-                               _fit_reference(X, y, lr, epochs, sign=-1)[0],
-                               "the learning rate is ignored": _fit_reference(X, y, 1.0, epochs)[0],
-                               "starting from ones instead of zeros": _fit_reference(X, y, lr, epochs, start=1.0)[0],
-                               "one step too few": _fit_reference(X, y, lr, epochs - 1)[0],
-                               "one step too many": _fit_reference(X, y, lr, epochs + 1)[0]})
+                               _fit_reference(X, y, lr, epochs, sign=-1, grad_fn=grad_fn)[0],
+                               "the learning rate is ignored": _fit_reference(X, y, 1.0, epochs, grad_fn=grad_fn)[0],
+                               "starting from ones instead of zeros":
+                               _fit_reference(X, y, lr, epochs, start=1.0, grad_fn=grad_fn)[0],
+                               "one step too few": _fit_reference(X, y, lr, epochs - 1, grad_fn=grad_fn)[0],
+                               "one step too many": _fit_reference(X, y, lr, epochs + 1, grad_fn=grad_fn)[0],
+                               "the loss descended is not the grad_fn given (the fit calls its own)":
+                               _fit_reference(X, y, lr, epochs)[0]})
         assert_close(to_scalar(b, "b from fit_logistic"), b_ref, "b from fit_logistic", case=case)
         assert_close(to_array(losses, "losses from fit_logistic"), losses_ref, "losses from fit_logistic", case=case,
                      mistakes={"each loss recorded after its step instead of before":
-                               _fit_reference(X, y, lr, epochs, after=True)[2]})
+                               _fit_reference(X, y, lr, epochs, after=True, grad_fn=grad_fn)[2]})
 
 
 @PARTS.add("test_accuracy", points=1, uses=("accuracy",))

@@ -169,6 +169,16 @@ def fit_logistic(X, y, grad_fn, lr, epochs):
         losses.append(loss)
     return w, b, np.array(losses)
 ''', mistake="other"),
+    bug("fit_logistic", "ignores_grad_fn", "descends its own log-likelihood, not the grad_fn it is given",
+        source='''
+def fit_logistic(X, y, grad_fn, lr, epochs):
+    w, b, losses = np.zeros(X.shape[1]), 0.0, []
+    for _ in range(epochs):
+        loss, dw, db = logistic_nll_01(w, b, X, y)
+        w, b = w - lr * dw, b - lr * db
+        losses.append(loss)
+    return w, b, np.array(losses)
+''', mistake="named"),
     variant("fit_logistic", "in_place_on_own_copy", "updates its own arrays in place, returns a list of losses",
             source='''
 def fit_logistic(X, y, grad_fn, lr, epochs):
@@ -209,7 +219,8 @@ def accuracy(w, b, X, y):
 ]
 
 COMPARISON = [
-    bug("comparison", "lda", "says LDA", replace=[('= "logistic"', '= "lda"')], mistake="other"),
+    bug("comparison", "lda", "says LDA", replace=[('= "logistic"', '= "lda"')], mistake="other",
+        unseen="a choice between two answers: a visible test that refused one would give the other away"),
     bug("comparison", "not_a_method", "an answer that names neither method", replace=[('= "logistic"', '= "both"')],
         mistake="wrong_type"),
     variant("comparison", "capitals_and_spaces", "the right answer typed as 'Logistic '",
