@@ -45,7 +45,9 @@ from autograder import course  # noqa: E402
 from autograder.mutation import submission  # noqa: E402
 from tools import student_edition  # noqa: E402
 
-pytestmark = pytest.mark.slow
+# One worker runs every test of the module, in turn: they share the simulated Colab's environment, which the
+# first one builds (minutes) under a lock that a test on the other worker would sit waiting on.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("colab")]
 
 # What a Colab image has that the notebooks may use; the versions are the course's pins.
 COLAB_PACKAGES = ("ipykernel", "numpy", "matplotlib", "ipywidgets", "torch", "tqdm", "scikit-learn")
@@ -150,8 +152,6 @@ def _installed(python: Path, name: str) -> bool:
     return found.returncode == 0
 
 
-# one worker runs them all, in turn: each takes the shared environment's lock, which a second worker would wait on
-@pytest.mark.xdist_group("colab")
 @pytest.mark.parametrize("twin", chapter_twins(), ids=lambda p: p.stem)
 def test_a_chapter_notebook_runs_alone_and_installs_the_course_package_itself(colab, twin, tmp_path):
     notebook = json.loads(twin.read_text())
