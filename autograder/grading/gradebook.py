@@ -1,9 +1,9 @@
 """Scores into nbgrader's gradebook, with a journal that makes grading resumable.
 
-Only the command's main process writes, one submission per transaction: its
-grades, comments and late penalty (what ``nbgrader autograde`` writes) and
-its journal row are committed together, so a run killed at any moment leaves
-each submission either fully recorded or not at all.  The journal (table
+Only the command's process writes, a batch of submissions per transaction:
+each one's grades, comments and late penalty (what ``nbgrader autograde``
+writes) and its journal row are committed together, so a run killed at any
+moment leaves each submission either fully recorded or not at all.  The journal (table
 ``autograder_journal``, beside nbgrader's tables) holds each finished result
 as JSON; a new run skips the students it lists unless ``--force``.
 """
@@ -19,10 +19,23 @@ from datetime import datetime
 from pathlib import Path
 
 from nbgrader import api as nbgrader_api
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import Comment, Grade, Gradebook, MissingEntry, Student, SubmittedAssignment, SubmittedNotebook
 from nbgrader.preprocessors import AssignLatePenalties, SaveCells
 from nbgrader.utils import compute_checksum, determine_grade, is_solution, is_task, parse_utc
-from sqlalchemy import Column, Float, MetaData, String, Table, Text, create_engine, delete, inspect, select, text
+from sqlalchemy import (
+    Column,
+    Float,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    insert,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SAWarning, SQLAlchemyError
 
@@ -39,6 +52,7 @@ JOURNAL = Table("autograder_journal", METADATA,
                 Column("finished_at", Float, nullable=False))
 
 
+_KEEP = object()  # an answer cell's comment that autograde leaves as it was
 _REVISION = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([0-9a-f]+|None)['\"]?\s*$", re.MULTILINE)
 
 
@@ -155,13 +169,20 @@ class LatePenalty(AssignLatePenalties):
                                  f"nbgrader_config.py) cannot be loaded: {error}") from None
         return step
 
-    def penalty(self, student: str, notebook, seconds_late: float) -> float | None:
-        """The points ``notebook`` (a gradebook ``SubmittedNotebook``) loses ``seconds_late`` after its due date;
-        None for no penalty, as the gradebook stores it."""
+    def penalty(self, student: str, score: float, seconds_late: float) -> float | None:
+        """The points a submitted notebook scored ``score`` loses ``seconds_late`` after its due date; None for no
+        penalty, as the gradebook stores it."""
         if seconds_late <= 0:
             return None
-        penalty = self.plugin_inst.late_submission_penalty(student, notebook.score, seconds_late)
-        return None if penalty is None else self._check_late_penalty(notebook, penalty)
+        penalty = self.plugin_inst.late_submission_penalty(student, score, seconds_late)
+        return None if penalty is None else self._check_late_penalty(_Scored(score), penalty)
+
+
+class _Scored:
+    """What nbgrader's bound on a penalty reads of a submitted notebook: its score."""
+
+    def __init__(self, score: float):
+        self.score = score
 
 
 def submitted_at(timestamp: str | None) -> datetime | None:
@@ -198,9 +219,14 @@ class Book:
                 self._save_cells(url)
             self._check_points(parts)
             notebook_row = self.gb.find_notebook(self.notebook, self.assignment)
-            # each grade's and comment's cell name by cell id: read once here, not loaded row by row per submission
+            # read once here, not loaded row by row per submission: each grade's and comment's cell name by cell
+            # id, and the rows nbgrader's add_submission mirrors from the notebook, in its order
             self.cell_names = {cell.id: cell.name for cell in
                                notebook_row.grade_cells + notebook_row.solution_cells + notebook_row.task_cells}
+            self.grade_cells = [(c.id, c.name) for c in notebook_row.grade_cells + notebook_row.task_cells]
+            self.comment_cells = [(c.id, c.name) for c in notebook_row.solution_cells + notebook_row.task_cells]
+            self.ids = {"assignment": notebook_row.assignment.id, "notebook": notebook_row.id,
+                        "duedate": notebook_row.assignment.duedate}
         except BaseException as error:
             if self.gb is not None:
                 self.gb.close()
@@ -243,30 +269,101 @@ class Book:
         journal row is written, ``result`` gets ``late_seconds`` (0 when on time or without due date) and
         ``penalty`` (the points taken off, 0 when none) from ``result["timestamp"]``.
         """
-        try:
-            self._write(result, notebook)
-            self.gb.db.commit()
-        except Exception:
-            self.gb.db.rollback()
-            raise
+        self.record_many([(result, notebook)])
 
     def record_many(self, items: list[tuple[dict, dict | None]]) -> None:
         """:meth:`record` for several ``(result, notebook)`` in one transaction: all are written, or none.
 
-        nbgrader's ``add_student`` and ``add_submission`` commit at once; within the batch they only flush, and
-        the batch commits at its end: one commit instead of three per submission."""
+        A student's first submission of the assignment (a class's first grading) is inserted row by row as
+        nbgrader's ``add_submission`` and ``autograde`` would leave it, each table in one statement for the
+        whole batch.  A submission the gradebook holds already (a rerun, a resubmission, manual grades to keep)
+        is updated through nbgrader's API, whose ``add_student`` and ``add_submission`` commits only flush
+        within the batch."""
         session = self.gb.db
         try:
+            fresh, known = self._split(items)
+            self._insert(fresh)
             session.commit = session.flush  # the scoped session's own commit, shadowed for the batch's length
             try:
-                for result, notebook in items:
+                for result, notebook in known:
                     self._write(result, notebook)
             finally:
                 del session.commit
+            self._journal([result for result, _ in fresh])
             session.commit()
         except Exception:
             session.rollback()
             raise
+
+    def _split(self, items: list[tuple[dict, dict | None]]) -> tuple[list, list]:
+        """``items`` as (first submissions, the rest): a student the gradebook already has a submission of, or
+        listed twice in ``items``, goes to the rest."""
+        students = {result["student"] for result, _ in items}
+        submitted = SubmittedAssignment.__table__
+        have = set(self.gb.db.connection().execute(select(submitted.c.student_id).where(
+            submitted.c.assignment_id == self.ids["assignment"], submitted.c.student_id.in_(students))).scalars())
+        fresh, known = [], []
+        for item in items:
+            student = item[0]["student"]
+            (known if student in have else fresh).append(item)
+            have.add(student)
+        return fresh, known
+
+    def _insert(self, items: list[tuple[dict, dict | None]]) -> None:
+        """First submissions, with their students when new: what ``add_student``, ``add_submission`` and
+        ``autograde`` would write, in one statement per table; ``late_seconds`` and ``penalty`` into each
+        result."""
+        if not items:
+            return
+        # Core statements on the session's connection, in its transaction: no ORM bookkeeping for rows it
+        # does not hold
+        db, students = self.gb.db.connection(), [result["student"] for result, _ in items]
+        table = Student.__table__
+        have = set(db.execute(select(table.c.id).where(table.c.id.in_(students))).scalars())
+        rows = {name: [] for name in ("student", "submitted", "notebook", "grade", "comment")}
+        rows["student"] = [{"id": s, "first_name": None, "last_name": None, "email": None, "lms_user_id": None}
+                           for s in dict.fromkeys(students) if s not in have]
+        for result, notebook in items:
+            student, when = result["student"], submitted_at(result.get("timestamp"))
+            submission, graded = nbgrader_api.new_uuid(), nbgrader_api.new_uuid()
+            cells = None if notebook is None else merge.recorded_cells(notebook)
+            scores = {part["id"]: float(part["score"]) for part in result["parts"]}
+            total = 0.0
+            for cell_id, name in self.grade_cells:
+                auto, needs = _grade_of(name, scores, cells, None) or (None, True)
+                total += auto or 0.0
+                rows["grade"].append({"id": nbgrader_api.new_uuid(), "notebook_id": graded, "cell_id": cell_id,
+                                      "auto_score": auto, "manual_score": None, "extra_credit": None,
+                                      "needs_manual_grade": needs})
+            for cell_id, name in self.comment_cells:
+                said = _comment_of(name, cells)
+                rows["comment"].append({"id": nbgrader_api.new_uuid(), "notebook_id": graded, "cell_id": cell_id,
+                                        "auto_comment": None if said is _KEEP else said, "manual_comment": None})
+            due = self.ids["duedate"]
+            late = 0.0 if when is None or due is None else max(0.0, (when - due).total_seconds())
+            penalty = self.late.penalty(student, total, late)
+            result["late_seconds"], result["penalty"] = late, float(penalty or 0.0)
+            rows["submitted"].append({"id": submission, "assignment_id": self.ids["assignment"],
+                                      "student_id": student, "timestamp": when, "extension": None})
+            rows["notebook"].append({"id": graded, "assignment_id": submission, "notebook_id": self.ids["notebook"],
+                                     "flagged": False, "late_submission_penalty": penalty})
+        for name, model in (("student", Student), ("submitted", SubmittedAssignment), ("notebook", SubmittedNotebook),
+                            ("grade", Grade), ("comment", Comment)):
+            if rows[name]:
+                db.execute(insert(model.__table__), rows[name])
+
+    def _journal(self, results: list[dict]) -> None:
+        """The journal rows of ``results``, replacing any the students had."""
+        if not results:
+            return
+        students = [result["student"] for result in results]
+        connection = self.gb.db.connection()
+        connection.execute(delete(JOURNAL).where(JOURNAL.c.assignment == self.assignment,
+                                                 JOURNAL.c.student.in_(students)))
+        now = time.time()
+        connection.execute(insert(JOURNAL), [{"assignment": self.assignment, "student": result["student"],
+                                              "status": result["status"], "result": json.dumps(result),
+                                              "finished_at": now} for result in results])
 
     def _write(self, result: dict, notebook: dict | None) -> None:
         student = result["student"]
@@ -278,13 +375,9 @@ class Book:
         self.gb.db.flush()
         self.gb.db.refresh(graded)  # its score, a sum the database computes
         result["late_seconds"] = float(submission.total_seconds_late)
-        graded.late_submission_penalty = self.late.penalty(student, graded, result["late_seconds"])
+        graded.late_submission_penalty = self.late.penalty(student, graded.score, result["late_seconds"])
         result["penalty"] = float(graded.late_submission_penalty or 0.0)
-        self.gb.db.execute(delete(JOURNAL).where(JOURNAL.c.assignment == self.assignment,
-                                                 JOURNAL.c.student == student))
-        self.gb.db.execute(JOURNAL.insert().values(assignment=self.assignment, student=student,
-                                                   status=result["status"], result=json.dumps(result),
-                                                   finished_at=time.time()))
+        self._journal([result])
 
     def _submission(self, student: str, when: datetime | None):
         """The student's submission, created with the grade and comment rows nbgrader mirrors from the
@@ -305,27 +398,43 @@ class Book:
 
     @staticmethod
     def _grade(graded, scores: dict[str, float], cells: dict | None, names: dict) -> None:
-        """nbgrader's ``SaveAutoGrades`` on the submitted notebook ``graded``: a score for each grade cell
-        (``scores`` for the parts), and "No response." for each answer cell left as released; ``names``: the
-        cells' names by id."""
+        """nbgrader's ``SaveAutoGrades`` on the submitted notebook ``graded`` (its rows in the gradebook)."""
         for grade in graded.grades:
-            name = names[grade.cell_id]
-            if name in scores:
-                grade.auto_score = scores[name]
-            elif cells is None:  # the notebook did not run: zero, as autograde scores a missing notebook
-                grade.auto_score, grade.needs_manual_grade = 0.0, False
-                continue
-            elif name in cells:  # a manually graded answer; a test cell without a check waits for a person
-                cell = cells[name]
-                grade.auto_score = determine_grade(cell)[0] if is_solution(cell) or cell.cell_type != "code" else None
-            else:
-                continue  # not in the submitted notebook: autograde leaves it as it was
-            grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+            decided = _grade_of(names[grade.cell_id], scores, cells, grade.manual_score)
+            if decided is not None:
+                grade.auto_score, grade.needs_manual_grade = decided
         for comment in graded.comments:
-            cell = (cells or {}).get(names[comment.cell_id])
-            if cell is not None:
-                unchanged = cell.metadata.nbgrader.get("checksum") == compute_checksum(cell)
-                comment.auto_comment = "No response." if unchanged and not is_task(cell) else None
+            said = _comment_of(names[comment.cell_id], cells)
+            if said is not _KEEP:
+                comment.auto_comment = said
 
     def close(self) -> None:
         self.gb.close()
+
+
+def _grade_of(name: str, scores: dict[str, float], cells: dict | None,
+              manual: float | None) -> tuple[float | None, bool] | None:
+    """What nbgrader's ``SaveAutoGrades`` gives the grade cell ``name`` of a submission: ``(auto_score,
+    needs_manual_grade)``, or None to leave its row as it is.  ``scores``: the parts' scores by grade cell;
+    ``cells``: the submitted notebook's cells by name, None when it did not run (every cell then scores zero,
+    as autograde scores a missing notebook); ``manual``: the score a person gave it, which keeps it flagged."""
+    if name in scores:
+        auto = scores[name]
+    elif cells is None:
+        return 0.0, False
+    elif name in cells:  # a manually graded answer; a test cell without a check waits for a person
+        cell = cells[name]
+        auto = determine_grade(cell)[0] if is_solution(cell) or cell.cell_type != "code" else None
+    else:
+        return None  # not in the submitted notebook: autograde leaves it as it was
+    return auto, manual is not None or auto is None
+
+
+def _comment_of(name: str, cells: dict | None):
+    """The automatic comment autograde gives the answer cell ``name``: "No response." for a cell left as
+    released, else None; ``_KEEP`` when the submitted notebook lacks it (or did not run)."""
+    cell = (cells or {}).get(name)
+    if cell is None:
+        return _KEEP
+    unchanged = cell.metadata.nbgrader.get("checksum") == compute_checksum(cell)
+    return "No response." if unchanged and not is_task(cell) else None
