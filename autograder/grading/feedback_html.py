@@ -241,15 +241,18 @@ def render(notebook: dict | None, result: dict, stem: str, assignment: str) -> d
     return {"html": body, "maths": maths}
 
 
-def finish(page: dict) -> str:
-    """The page :func:`render` made, with the inline MathJax when it needs it.
+def finish(page: dict) -> bytes:
+    """The page :func:`render` made, in UTF-8, with the inline MathJax when it needs it.
 
-    Added after nbconvert's BeautifulSoup pass: it need not parse 2 MB, nor touch the bytes the policy hashes."""
+    Added after nbconvert's BeautifulSoup pass: it need not parse 2 MB, nor touch the bytes the policy hashes;
+    and added as bytes encoded once per run, not once per page.  Text that cannot be encoded (a lone surrogate
+    in a student's output) becomes "?"."""
     body = page["html"]
-    if page["maths"]:
-        start, end, rest = body.rpartition("</body>")
-        body = f"{start}{mathjax.script()}\n{end}{rest}"
-    return body
+    if not page["maths"]:
+        return body.encode("utf-8", errors="replace")
+    start, end, rest = body.rpartition("</body>")
+    return b"".join((start.encode("utf-8", errors="replace"), mathjax.script_bytes(),
+                     f"\n{end}{rest}".encode("utf-8", errors="replace")))
 
 
 def write(notebook: dict | None, result: dict, path: Path, assignment: str) -> Path:
@@ -257,7 +260,7 @@ def write(notebook: dict | None, result: dict, path: Path, assignment: str) -> P
     path = Path(path)
     body = finish(render(notebook, result, path.stem, assignment))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(body, encoding="utf-8", errors="replace")
+    path.write_bytes(body)
     return path
 
 

@@ -73,6 +73,12 @@ def script() -> str:
     return f"<script>{script_text()}</script>"
 
 
+@functools.cache
+def script_bytes() -> bytes:
+    """:func:`script` in UTF-8, encoded once: every page's 2 MB copy is written from it."""
+    return script().encode("utf-8")
+
+
 def needed(markdown: str) -> bool:
     """Whether ``markdown`` may hold maths (a dollar sign in plain text is a false alarm, and harmless)."""
     return any(opener in markdown for opener in OPENERS)

@@ -95,7 +95,10 @@ def recorded_cells(notebook) -> dict:
     from nbgrader import utils
 
     out = {}
-    for cell in nbformat.from_dict(notebook)["cells"]:
+    for raw in notebook["cells"]:
+        if "nbgrader" not in raw.get("metadata", {}):  # converted only when it may be recorded: outputs weigh
+            continue
+        cell = nbformat.from_dict(raw)
         if any(test(cell) for test in (utils.is_grade, utils.is_solution, utils.is_task, utils.is_locked)):
             out[cell.metadata.nbgrader["grade_id"]] = cell
     return out

@@ -42,6 +42,7 @@ class Recorder:
         self.assignment, self.feedback, self.book = assignment, feedback, book
         self.recorded: list[dict] = []  # the results as recorded (or made ``error``), in the order recorded
         self.seconds = 0.0  # spent writing files and rows, the first batch's wait for the gradebook excluded
+        self.cpu_seconds = 0.0  # of which the thread ran on a CPU (the rest: waiting for the disk, or for a CPU)
         self.batches = 0
         self.failure: BaseException | None = None  # what stopped the thread (the gradebook cannot be opened)
         self._queue: queue.Queue = queue.Queue()
@@ -85,9 +86,10 @@ class Recorder:
             try:
                 if results and self.failure is None:
                     book = self.book.result()  # opened in the background since the command started
-                    started = time.perf_counter()
+                    started, cpu = time.perf_counter(), time.thread_time()
                     self.recorded += record_batch(results, self.assignment, self.feedback, book)
                     self.seconds += time.perf_counter() - started
+                    self.cpu_seconds += time.thread_time() - cpu
                     self.batches += 1
             except BaseException as error:  # noqa: BLE001 - the gradebook cannot be opened: the command says so
                 self.failure = error
@@ -113,10 +115,12 @@ def save_feedback(result: dict, assignment, feedback: Path) -> list[Path]:
     page_dir = feedback / student / assignment.name
     written = []
 
-    def replace(path: Path, text: str) -> None:
+    def replace(path: Path, text: str | bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
-        partial.write_text(text, encoding="utf-8", errors="replace")
+        if isinstance(text, str):
+            text = text.encode("utf-8", errors="replace")
+        partial.write_bytes(text)
         os.replace(partial, path)
         written.append(path)
 
