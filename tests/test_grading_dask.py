@@ -339,6 +339,26 @@ def test_dask_local_grades_end_to_end(classroom, pool_totals, tmp_path):
     assert "before asking for the next" in run.stderr and "ms per result (feedback files" in run.stderr
 
 
+def test_a_local_cluster_runs_without_the_upkeep_grading_does_not_need():
+    """``--dask local`` starts its workers with ``cluster.LOCAL_CONFIG``: no statistical profiler sampling
+    every 10 ms beside the graders, a slower event-loop tick; the nannies hand the settings to the worker
+    processes."""
+    from autograder.grading import cluster
+    from autograder.grading.limits import Limits
+
+    dask = cluster.Dask(cluster.LOCAL, Limits(), 1)
+    try:
+        client = dask.connect()
+        found = client.run(lambda dask_worker: (sorted(dask_worker.periodic_callbacks),
+                                                 __import__("dask").config.get("distributed.admin.tick.interval")))
+    finally:
+        dask.close()
+    assert len(found) == 1
+    [(callbacks, tick)] = found.values()
+    assert "profile" not in callbacks and "profile-cycle" not in callbacks, callbacks
+    assert tick == cluster.LOCAL_CONFIG["distributed.admin.tick.interval"]
+
+
 class _Gone:
     """A finished future whose task Dask gave up on, or that raised on the worker."""
 
