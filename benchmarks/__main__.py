@@ -9,6 +9,7 @@ row 6, default the repository root).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -138,7 +139,13 @@ def main(argv=None) -> int:
     meta = {"date": environment.now(), "quick": cfg.quick, "wall_s": round(wall, 1), "threads": threads,
             "clock": timing.clock_name(), "malloc": {k: os.environ.get(k) for k in MALLOC},
             "machine": environment.machine(), "versions": environment.versions()}
-    report.write(args.output, report.to_json(rows, meta))
+    document = report.to_json(rows, meta)
+    if args.output.exists():  # the rows not run this time stay, with the date each was measured
+        try:
+            document = report.merged(json.loads(args.output.read_text()), document)
+        except ValueError:  # not JSON: replaced
+            pass
+    report.write(args.output, document)
     refreshed = None
     if args.output.resolve() == (HERE / "results.json").resolve() and not cfg.quick:
         refreshed = book_builds.forget_cached_appendix(HERE.parent)

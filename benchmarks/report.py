@@ -152,6 +152,16 @@ def to_json(rows: list[Row], meta: dict) -> dict:
     return {"schema": SCHEMA_VERSION, **meta, "rows": [asdict(row) for row in rows]}
 
 
+def merged(previous: dict | None, document: dict) -> dict:
+    """``document`` (a run of some rows) with the rows of ``previous`` (the file it replaces) that it did not
+    run, so that measuring one row keeps the others; every row carries the date it was measured."""
+    rows = {row["id"]: {**row, "date": row.get("date", document["date"])} for row in document["rows"]}
+    if previous and previous.get("schema") == document["schema"] and previous.get("quick") == document["quick"]:
+        for row in previous.get("rows", []):
+            rows.setdefault(row["id"], {**row, "date": row.get("date", previous.get("date"))})
+    return {**document, "rows": [rows[key] for key in sorted(rows, key=lambda k: (len(k), k))]}
+
+
 def write(path: Path, document: dict) -> None:
     """Write the JSON next to ``path`` and rename it into place, so that a book
     build reading the file never sees half of it."""

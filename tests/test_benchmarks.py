@@ -326,3 +326,18 @@ def test_stats_row_reads_back_the_synthetic_gradebook_it_wrote(tmp_path):
             assert gb.find_submission(assignment, student).score == found.score
     lost = [code for s in read.submissions.values() for code in s.mistakes.values()]
     assert lost and set(lost) <= set(CODES)
+
+
+def test_a_run_of_some_rows_keeps_the_others_with_their_dates():
+    """``python -m benchmarks --rows 7`` replaces row 7 of results.json and keeps every other row, each
+    with the date it was measured; a quick run never mixes with a full one."""
+    old = {"schema": report.SCHEMA_VERSION, "date": "2026-11-22", "quick": False,
+           "rows": [{"id": "1", "title": "a"}, {"id": "7", "title": "old 7"}, {"id": "10", "title": "b"}]}
+    new = {"schema": report.SCHEMA_VERSION, "date": "2026-12-08", "quick": False,
+           "rows": [{"id": "7", "title": "new 7"}]}
+    merged = report.merged(old, new)
+    assert [(r["id"], r["title"], r["date"]) for r in merged["rows"]] == [
+        ("1", "a", "2026-11-22"), ("7", "new 7", "2026-12-08"), ("10", "b", "2026-11-22")]
+    assert merged["date"] == "2026-12-08"
+    assert [r["id"] for r in report.merged({**old, "quick": True}, new)["rows"]] == ["7"]
+    assert [r["id"] for r in report.merged(None, new)["rows"]] == ["7"]
