@@ -105,6 +105,11 @@ def first_view_bytes(html: Path, pages: list[str]) -> dict[str, int]:
     """Page (``book/03_gradient_descent.html``) -> bytes transferred (bodies and headers) until
     the page has loaded, its maths is typeset and the network is idle, at the desktop width.
     Raises FileNotFoundError without Chromium or Playwright."""
+    return {page: sum(sizes.values()) for page, sizes in first_view_requests(html, pages).items()}
+
+
+def first_view_requests(html: Path, pages: list[str]) -> dict[str, dict[str, int]]:
+    """Page -> {path of each file it fetched: bytes transferred}, as ``first_view_bytes`` counts them."""
     import functools
     import http.server
     import threading
@@ -131,11 +136,12 @@ def first_view_bytes(html: Path, pages: list[str]) -> dict[str, int]:
             for page_name in pages:
                 context = browser.new_context(viewport={"width": FIRST_VIEW_WIDTH, "height": FIRST_VIEW_HEIGHT})
                 page = context.new_page()
-                total = [0]
+                fetched: dict[str, int] = {}
 
-                def finished(request, total=total):
+                def finished(request, fetched=fetched):
                     sizes = request.sizes()
-                    total[0] += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+                    path = request.url.removeprefix(site + "/")
+                    fetched[path] = fetched.get(path, 0) + sizes["responseBodySize"] + sizes["responseHeadersSize"]
 
                 page.on("requestfinished", finished)
                 page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
@@ -145,7 +151,7 @@ def first_view_bytes(html: Path, pages: list[str]) -> dict[str, int]:
                     page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
                     page.evaluate("() => MathJax.startup.promise")
                 page.wait_for_load_state("networkidle")
-                weights[page_name] = total[0]
+                weights[page_name] = fetched
                 context.close()
             browser.close()
     finally:
@@ -166,17 +172,20 @@ def _weigh(row: Row, book: Path, pages: list[Path]) -> None:
     chapters = [p.relative_to(book).with_suffix(".html").as_posix() for p in pages
                 if re.fullmatch(r"\d\d_.+", p.stem)]
     try:
-        weights = first_view_bytes(html, chapters)
+        requests = first_view_requests(html, chapters)
     except FileNotFoundError as err:
         row.notes.append(f"first view not measured: {err}")
         return
-    if not weights:
+    if not requests:
         return
+    weights = {page: sum(files.values()) for page, files in requests.items()}
     heaviest = max(weights, key=weights.get)
+    largest = sorted(requests[heaviest].items(), key=lambda item: -item[1])[:3]
     row.add("heaviest chapter, transferred before scrolling", "count", "MB", Stats.of([weights[heaviest] / 1e6]),
             target=f"<= {FIRST_VIEW_LIMIT_BYTES / 1e6:g} MB", met=weights[heaviest] <= FIRST_VIEW_LIMIT_BYTES,
             note=f"{heaviest}, uncompressed (http.server); lightest chapter "
-                 f"{min(weights.values()) / 1e6:.2f} MB")
+                 f"{min(weights.values()) / 1e6:.2f} MB; largest files "
+                 + ", ".join(f"{path.split('?')[0]} {size / 1e6:.2f} MB" for path, size in largest))
 
 
 def edit_markdown(page: Path) -> None:

@@ -58,7 +58,13 @@ measure both):
   draws the same icons from Font Awesome's web fonts) and the search index
   (search as you type is off; the search page loads it itself).
   ``prune_static`` then removes what no page loads any more, and the source
-  maps of the theme's scripts.
+  maps of the theme's scripts.  ``slim_pages`` also drops sphinx-design's
+  style sheet and script from every page that uses none of its components,
+  and Sphinx's search scripts from every page but the search page (search as
+  you type is off, so nothing else calls them).
+* ``slim_theme`` cuts the theme's Font Awesome to the icons the book shows:
+  the style sheet keeps the rules of those icons only, and each web font
+  only their glyphs (book/_ext/icon_fonts.py says how).
 """
 
 from __future__ import annotations
@@ -73,6 +79,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlencode
 
+import icon_fonts  # book/_ext, next to this file
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.errors import ConfigError
@@ -331,6 +338,13 @@ SCRIPT_TAG = r'[ \t]*<script (?:defer )?src="[^"]*{}[^"]*"></script>\n?'
 FONT_AWESOME_SCRIPT = re.compile(SCRIPT_TAG.format(r"_static/scripts/fontawesome\.js"))
 SEARCH_INDEX_SCRIPT = re.compile(SCRIPT_TAG.format(r"searchindex\.js"))
 SEARCH_PAGE = "search.html"
+# off the search page: nothing calls Sphinx's search code when search as you type is off
+SEARCH_SCRIPTS = re.compile(SCRIPT_TAG.format(r"_static/(?:searchtools|language_data)\.js"))
+# sphinx-design's assets, on a page that has none of its components (classes "sd-...")
+DESIGN_ASSETS = re.compile(r'[ \t]*<link rel="stylesheet" type="text/css" '
+                           r'href="[^"]*_static/sphinx-design\.min\.css[^"]*" />\n?'
+                           r'|[ \t]*<script [^>]*src="[^"]*_static/design-tabs\.js[^"]*"></script>\n?')
+DESIGN_COMPONENT = re.compile(r'class="(?:[^"]* )?sd-')
 UNUSED_FILES = ["scripts/fontawesome.js", "scripts/fontawesome.js.LICENSE.txt"]
 SOURCE_MAPS = "scripts/*.map"
 
@@ -345,7 +359,9 @@ def slim_pages(app: Sphinx, exc) -> None:
         text = page.read_text(encoding="utf-8")
         slim = FONT_AWESOME_SCRIPT.sub("", text)
         if page.relative_to(outdir).as_posix() != SEARCH_PAGE:
-            slim = SEARCH_INDEX_SCRIPT.sub("", slim)
+            slim = SEARCH_SCRIPTS.sub("", SEARCH_INDEX_SCRIPT.sub("", slim))
+        if not DESIGN_COMPONENT.search(slim):
+            slim = DESIGN_ASSETS.sub("", slim)
         if slim != text:
             page.write_text(slim, encoding="utf-8")
 
@@ -356,6 +372,50 @@ def prune_static(app: Sphinx, exc) -> None:
     static = Path(app.outdir) / "_static"
     for path in [static / name for name in UNUSED_FILES] + sorted(static.glob(SOURCE_MAPS)):
         path.unlink(missing_ok=True)
+
+
+THEME_CSS = "styles/pydata-sphinx-theme.css"  # under _static, with Font Awesome's rules and @font-face
+SOURCE_MAP_COMMENT = re.compile(r"/\*# sourceMappingURL=[^*]*\*/\s*$")
+
+
+def theme_original(app: Sphinx, name: str) -> Path:
+    """The file ``_static/<name>`` as the theme ships it (the build's copy may be trimmed already)."""
+    for folder in app.builder.theme.get_theme_dirs():
+        path = Path(folder) / "static" / name
+        if path.is_file():
+            return path
+    raise ConfigError(f"no theme of this book ships static/{name}; book_fixes.slim_theme expects pydata-sphinx-theme")
+
+
+def site_texts(outdir: Path):
+    """The text of every page of the site and every script that may put an icon on one."""
+    for path in sorted(outdir.rglob("*.html")) + sorted((outdir / "_static").rglob("*.js")):
+        parts = set(path.relative_to(outdir).parts)
+        if "_sources" not in parts and "mathjax" not in parts:
+            yield path.read_text(encoding="utf-8", errors="replace")
+
+
+def slim_theme(app: Sphinx, exc) -> None:
+    if exc is not None or app.builder.format != "html":
+        return
+    outdir = Path(app.outdir)
+    static = outdir / "_static"
+    css = theme_original(app, THEME_CSS).read_text(encoding="utf-8")
+    css = icon_fonts.trim_icon_rules(css, icon_fonts.icon_names(site_texts(outdir)))
+    css, stems = icon_fonts.font_faces_to_woff(SOURCE_MAP_COMMENT.sub("", css))
+    if not stems:
+        raise ConfigError(f"{THEME_CSS} has no Font Awesome @font-face any more: update book_fixes.slim_theme")
+    characters = icon_fonts.css_characters(css)
+    for other in static.rglob("*.css"):
+        if other != static / THEME_CSS and "mathjax" not in other.parts:
+            characters |= icon_fonts.css_characters(other.read_text(encoding="utf-8", errors="replace"))
+    for stem in stems:
+        font = f"vendor/fontawesome/webfonts/{stem}"
+        (static / f"{font}.woff").write_bytes(icon_fonts.subset_font(theme_original(app, f"{font}.ttf"), characters))
+        for unused in (".woff2", ".ttf"):
+            (static / f"{font}{unused}").unlink(missing_ok=True)
+    (static / THEME_CSS).write_text(css, encoding="utf-8")
+    (static / f"{THEME_CSS}.map").unlink(missing_ok=True)
 
 
 # the notebook interface of Binder and JupyterHub links, as sphinx-book-theme names it
@@ -414,6 +474,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("build-finished", copy_mathjax)
     app.connect("build-finished", slim_pages)
     app.connect("build-finished", prune_static)
+    app.connect("build-finished", slim_theme)
     # after sphinx-book-theme has copied the executed notebook into _sources
     app.connect("html-page-context", still_twins_in_download, priority=900)
     app.connect("doctree-read", hide_bookkeeping)
