@@ -241,18 +241,19 @@ def render(notebook: dict | None, result: dict, stem: str, assignment: str) -> d
     return {"html": body, "maths": maths}
 
 
-def finish(page: dict) -> bytes:
-    """The page :func:`render` made, in UTF-8, with the inline MathJax when it needs it.
+def finish(page: dict) -> list[bytes]:
+    """The page :func:`render` made, in UTF-8, with the inline MathJax when it needs it: the page's bytes as
+    pieces to write one after the other.
 
     Added after nbconvert's BeautifulSoup pass: it need not parse 2 MB, nor touch the bytes the policy hashes;
-    and added as bytes encoded once per run, not once per page.  Text that cannot be encoded (a lone surrogate
-    in a student's output) becomes "?"."""
+    and added as bytes encoded once per run, neither encoded nor copied again per page.  Text that cannot be
+    encoded (a lone surrogate in a student's output) becomes "?"."""
     body = page["html"]
     if not page["maths"]:
-        return body.encode("utf-8", errors="replace")
+        return [body.encode("utf-8", errors="replace")]
     start, end, rest = body.rpartition("</body>")
-    return b"".join((start.encode("utf-8", errors="replace"), mathjax.script_bytes(),
-                     f"\n{end}{rest}".encode("utf-8", errors="replace")))
+    return [start.encode("utf-8", errors="replace"), mathjax.script_bytes(),
+            f"\n{end}{rest}".encode("utf-8", errors="replace")]
 
 
 def write(notebook: dict | None, result: dict, path: Path, assignment: str) -> Path:
@@ -260,7 +261,7 @@ def write(notebook: dict | None, result: dict, path: Path, assignment: str) -> P
     path = Path(path)
     body = finish(render(notebook, result, path.stem, assignment))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(body)
+    path.write_bytes(b"".join(body))
     return path
 
 

@@ -281,8 +281,8 @@ class Book:
         within the batch."""
         session = self.gb.db
         try:
-            fresh, known = self._split(items)
-            self._insert(fresh)
+            fresh, known, enrolled = self._split(items)
+            self._insert(fresh, enrolled)
             session.commit = session.flush  # the scoped session's own commit, shadowed for the batch's length
             try:
                 for result, notebook in known:
@@ -295,34 +295,37 @@ class Book:
             session.rollback()
             raise
 
-    def _split(self, items: list[tuple[dict, dict | None]]) -> tuple[list, list]:
-        """``items`` as (first submissions, the rest): a student the gradebook already has a submission of, or
-        listed twice in ``items``, goes to the rest."""
+    def _split(self, items: list[tuple[dict, dict | None]]) -> tuple[list, list, set[str]]:
+        """``items`` as (first submissions, the rest, the students of ``items`` the gradebook has): a student
+        the gradebook already has a submission of, or listed twice in ``items``, goes to the rest."""
         students = {result["student"] for result, _ in items}
-        submitted = SubmittedAssignment.__table__
-        have = set(self.gb.db.connection().execute(select(submitted.c.student_id).where(
-            submitted.c.assignment_id == self.ids["assignment"], submitted.c.student_id.in_(students))).scalars())
+        student, submitted = Student.__table__, SubmittedAssignment.__table__
+        # Core statements on the session's connection, in its transaction: no ORM bookkeeping for rows the
+        # session does not hold; one query for both questions
+        found = self.gb.db.connection().execute(
+            select(student.c.id, submitted.c.id).select_from(student.outerjoin(
+                submitted, (submitted.c.student_id == student.c.id)
+                & (submitted.c.assignment_id == self.ids["assignment"])))
+            .where(student.c.id.in_(students))).all()
+        enrolled = {name for name, _ in found}
+        have = {name for name, submission in found if submission is not None}
         fresh, known = [], []
         for item in items:
-            student = item[0]["student"]
-            (known if student in have else fresh).append(item)
-            have.add(student)
-        return fresh, known
+            name = item[0]["student"]
+            (known if name in have else fresh).append(item)
+            have.add(name)
+        return fresh, known, enrolled
 
-    def _insert(self, items: list[tuple[dict, dict | None]]) -> None:
-        """First submissions, with their students when new: what ``add_student``, ``add_submission`` and
-        ``autograde`` would write, in one statement per table; ``late_seconds`` and ``penalty`` into each
-        result."""
+    def _insert(self, items: list[tuple[dict, dict | None]], enrolled: set[str]) -> None:
+        """First submissions, with their students unless ``enrolled``: what ``add_student``,
+        ``add_submission`` and ``autograde`` would write, in one statement per table; ``late_seconds`` and
+        ``penalty`` into each result."""
         if not items:
             return
-        # Core statements on the session's connection, in its transaction: no ORM bookkeeping for rows it
-        # does not hold
         db, students = self.gb.db.connection(), [result["student"] for result, _ in items]
-        table = Student.__table__
-        have = set(db.execute(select(table.c.id).where(table.c.id.in_(students))).scalars())
         rows = {name: [] for name in ("student", "submitted", "notebook", "grade", "comment")}
         rows["student"] = [{"id": s, "first_name": None, "last_name": None, "email": None, "lms_user_id": None}
-                           for s in dict.fromkeys(students) if s not in have]
+                           for s in dict.fromkeys(students) if s not in enrolled]
         for result, notebook in items:
             student, when = result["student"], submitted_at(result.get("timestamp"))
             submission, graded = nbgrader_api.new_uuid(), nbgrader_api.new_uuid()

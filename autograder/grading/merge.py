@@ -96,9 +96,14 @@ def recorded_cells(notebook) -> dict:
 
     out = {}
     for raw in notebook["cells"]:
-        if "nbgrader" not in raw.get("metadata", {}):  # converted only when it may be recorded: outputs weigh
+        if "nbgrader" not in raw.get("metadata", {}):
             continue
-        cell = nbformat.from_dict(raw)
+        # a node as nbgrader reads it (cell.metadata.nbgrader, cell.outputs[i].output_type), converted no
+        # deeper: the source's lines and the outputs' data stay as they are
+        cell = nbformat.NotebookNode(raw)
+        cell["metadata"] = nbformat.from_dict(raw["metadata"])
+        if "outputs" in raw:
+            cell["outputs"] = [nbformat.NotebookNode(output) for output in raw["outputs"]]
         if any(test(cell) for test in (utils.is_grade, utils.is_solution, utils.is_task, utils.is_locked)):
             out[cell.metadata.nbgrader["grade_id"]] = cell
     return out

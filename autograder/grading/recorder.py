@@ -115,12 +115,11 @@ def save_feedback(result: dict, assignment, feedback: Path) -> list[Path]:
     page_dir = feedback / student / assignment.name
     written = []
 
-    def replace(path: Path, text: str | bytes) -> None:
+    def replace(path: Path, text: str | list[bytes]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
-        if isinstance(text, str):
-            text = text.encode("utf-8", errors="replace")
-        partial.write_bytes(text)
+        with partial.open("wb") as f:
+            f.writelines([text.encode("utf-8", errors="replace")] if isinstance(text, str) else text)
         os.replace(partial, path)
         written.append(path)
 
