@@ -227,7 +227,8 @@ def test_a_configured_jupyterhub_gets_its_button_and_its_exercise_links(tmp_path
     hub = "https://hub.university.example"
     book = tmp_path / "book"
     (book / "_ext").mkdir(parents=True)
-    shutil.copy(ROOT / "book" / "_ext" / "book_fixes.py", book / "_ext")
+    for extension in ("book_fixes.py", "icon_fonts.py"):  # the book's extension and the module it loads
+        shutil.copy(ROOT / "book" / "_ext" / extension, book / "_ext")
     front = "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n" \
             "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n"
     (book / "page.md").write_text(front + "# A page\n\nOpen it in {launch}`exercises/01_neurons/neurons.ipynb`.\n"

@@ -79,7 +79,6 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlencode
 
-import icon_fonts  # book/_ext, next to this file
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.errors import ConfigError
@@ -398,6 +397,9 @@ def site_texts(outdir: Path):
 def slim_theme(app: Sphinx, exc) -> None:
     if exc is not None or app.builder.format != "html":
         return
+    import icon_fonts  # book/_ext, next to this file: on the path in a build (local_extensions), not where
+    # this module is loaded on its own (tests/test_widgets.py)
+
     outdir = Path(app.outdir)
     static = outdir / "_static"
     css = theme_original(app, THEME_CSS).read_text(encoding="utf-8")
